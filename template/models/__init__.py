@@ -1,0 +1,24 @@
+"""Models built by name: `template.models.build("plain", depth=30)`.
+
+A fork adds its own model by writing a class that takes the keyword arguments below (ignoring those it
+has no use for) and adding it to `MODELS`. Every model exposes `activation_gain`, E[f(y)²]/Var[y] for its
+activation f, which the variance monitor's theory line needs (½ for ReLU, He et al. 2015).
+"""
+
+from torch import nn
+
+from template.errors import UsageError
+from template.models.plain import PlainNet
+
+MODELS: dict[str, type[nn.Module]] = {"plain": PlainNet}
+
+
+def available() -> list[str]:
+    return sorted(MODELS)
+
+
+def build(name: str, **options) -> nn.Module:
+    """`options`: depth, width, num_classes, activation, negative_slope, norm, in_channels."""
+    if name not in MODELS:
+        raise UsageError(f"model.name={name!r} is unknown; choose one of: {', '.join(available())}")
+    return MODELS[name](**options)
