@@ -1,7 +1,8 @@
 """The command line: `python -m template <command> [key=value ...]`, what every Make target calls.
 
 Bad input is one line on stderr and exit code 2; a run stopped by non-finite values is one line and
-exit code 1. Neither prints a traceback: the message says what to change.
+exit code 1; SIGTERM or Ctrl-C, after saving `last.ckpt`, one line and 143 or 130. None prints a
+traceback: the message says what to do next.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 def _train(overrides: list[str]) -> int:
     from template import config
     from template.monitor import NonFiniteError
-    from template.train import train
+    from template.train import Interrupted, train
 
     cfg = config.load(overrides)
     try:
@@ -48,6 +49,9 @@ def _train(overrides: list[str]) -> int:
     except NonFiniteError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except Interrupted as stop:
+        print(stop, file=sys.stderr)
+        return stop.exit_code
     print(f"run folder: {run_dir}")
     return 0
 

@@ -17,6 +17,7 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from template import resume
 from template.errors import UsageError
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -128,19 +129,36 @@ def load(overrides: list[str] = ()) -> DictConfig:
     """Defaults, then `experiment=<name>`'s overlay, then the overrides; validated, read-only."""
     overrides = [_expand_shorthand(o) for o in overrides]
     cli = _parse_dotlist(overrides)
+    run = _run_to_resume(cli)
+    if run is not None:  # the saved config replaces defaults and experiment
+        cli.resume = str(run)
+        layers = [OmegaConf.load(run / "config.yaml"), cli]
+    else:
+        layers = [OmegaConf.load(CONFIGS_DIR / "default.yaml"), *_experiment(cli), cli]
     cfg = OmegaConf.structured(Config)
-    layers = [OmegaConf.load(CONFIGS_DIR / "default.yaml")]
-    experiment = OmegaConf.select(cli, "experiment")
-    if experiment is not None:
-        if experiment not in experiments():
-            raise UsageError(f"experiment={experiment!r} is unknown; choose one of: {', '.join(experiments())}")
-        layers.append(OmegaConf.load(CONFIGS_DIR / "experiment" / f"{experiment}.yaml"))
-    layers.append(cli)
     for layer in layers:
         cfg = _merge(cfg, layer)
     validate(cfg)
+    if run is not None:
+        resume.check_unchanged(_merge(OmegaConf.structured(Config), layers[0]), cfg, run)
     OmegaConf.set_readonly(cfg, True)
     return cfg
+
+
+def _experiment(cli: DictConfig) -> list[DictConfig]:
+    experiment = OmegaConf.select(cli, "experiment")
+    if experiment is None:
+        return []
+    if experiment not in experiments():
+        raise UsageError(f"experiment={experiment!r} is unknown; choose one of: {', '.join(experiments())}")
+    return [OmegaConf.load(CONFIGS_DIR / "experiment" / f"{experiment}.yaml")]
+
+
+def _run_to_resume(cli: DictConfig) -> Path | None:
+    wanted = OmegaConf.select(cli, "resume")
+    if wanted in (None, ""):
+        return None
+    return resume.find_run(str(wanted), str(OmegaConf.select(cli, "runs_dir") or Config.runs_dir))
 
 
 def validate(cfg: DictConfig) -> None:
@@ -148,6 +166,7 @@ def validate(cfg: DictConfig) -> None:
     from template import inits, models
 
     _check_choice("init.name", cfg.init.name, inits.available())
+    inits.check_options(cfg.init.name, OmegaConf.to_container(cfg.init.options))
     _check_choice("model.name", cfg.model.name, models.available())
     for key, choices in CHOICES.items():
         _check_choice(key, OmegaConf.select(cfg, key), choices)
@@ -181,7 +200,7 @@ def _check_choice(key: str, value: Any, choices) -> None:
 
 def _expand_shorthand(override: str) -> str:
     key, sep, value = override.partition("=")
-    if not sep:
+    if not sep or not key.strip():
         raise UsageError(f"override {override!r} is not of the form key=value")
     return f"{key}.name={value}" if key.strip() in NAMED_GROUPS else override
 

@@ -1,35 +1,63 @@
 """One training run, from a validated config to a finished run folder.
 
 The order matters: everything that can fail because of the user's input (names, options, the data
-download) happens before the run folder exists, so a refused run leaves nothing behind. Then the
-folder, the logger, the Trainer, `fit`, and `summary.json` written atomically at the end.
+download, a checkpoint to resume from) happens before the run folder exists, so a refused run leaves
+nothing behind. Then the folder, the logger, the Trainer, `fit`, and `summary.json` at the end —
+also when the run is stopped by SIGTERM or Ctrl-C, marked `interrupted`, next to a fresh `last.ckpt`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
-from datetime import datetime
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from template import data, inits, models
+from template import data, inits, models, resume, run_folder
+from template.loggers import finish_logger, make_logger, wandb_run_id
 from template.module import Classifier
 from template.monitor import VarianceMonitor
+from template.rng import RngState
 
-RUN_DIR_ENV = "TEMPLATE_RUN_DIR"  # agreed by every process of a multi-process job (see run_folder)
 LSUV_BATCH = 256  # inputs a data-dependent init is fitted on
+
+
+class Interrupted(Exception):
+    """SIGTERM or Ctrl-C stopped the run after it saved `last.ckpt`; `exit_code` is the shell's."""
+
+    def __init__(self, run_dir: Path, exit_code: int):
+        super().__init__(f"interrupted; continue with: make train RESUME={run_dir}")
+        self.exit_code = exit_code
 
 
 def train(cfg: DictConfig) -> Path:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = data.build(cfg.data, cfg.seed)
     datamodule.prepare_data()
-    model = models.build(
+    model = build_model(cfg, datamodule)
+    batch = datamodule.sample_inputs(LSUV_BATCH) if inits.needs_batch(cfg.init.name) else None
+    report = inits.initialize(model, cfg.init.name, batch=batch, **cfg.init.options)
+    if report.untouched:
+        warnings.warn(
+            f"{cfg.init.name} left {len(report.untouched)} parameters as the framework set them: "
+            f"{', '.join(report.untouched)}",
+            stacklevel=1,
+        )
+    if cfg.resume:
+        resume.check_checkpoint(Path(cfg.resume))
+    run_dir, created_here = run_folder.create(cfg)
+    try:
+        return _fit(cfg, datamodule, model, report, run_dir)
+    finally:
+        if created_here:
+            os.environ.pop(run_folder.RUN_DIR_ENV, None)
+
+
+def build_model(cfg: DictConfig, datamodule):
+    return models.build(
         cfg.model.name,
         depth=cfg.model.depth,
         width=cfg.model.width,
@@ -38,18 +66,6 @@ def train(cfg: DictConfig) -> Path:
         negative_slope=cfg.model.negative_slope,
         norm=cfg.model.norm,
     )
-    batch = datamodule.sample_inputs(LSUV_BATCH) if inits.needs_batch(cfg.init.name) else None
-    report = inits.initialize(model, cfg.init.name, batch=batch, **cfg.init.options)
-    if report.untouched:
-        warnings.warn(f"{cfg.init.name} left {len(report.untouched)} parameters as the framework set them: "
-                      f"{', '.join(report.untouched)}", stacklevel=1)
-
-    run_dir, created_here = run_folder(cfg)
-    try:
-        return _fit(cfg, datamodule, model, report, run_dir)
-    finally:
-        if created_here:
-            os.environ.pop(RUN_DIR_ENV, None)
 
 
 def _fit(cfg: DictConfig, datamodule, model, report, run_dir: Path) -> Path:
@@ -61,108 +77,61 @@ def _fit(cfg: DictConfig, datamodule, model, report, run_dir: Path) -> Path:
     )
     monitor = VarianceMonitor(**OmegaConf.to_container(cfg.stats), plots_dir=run_dir / "plots")
     checkpoints = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints", filename="epoch{epoch:03d}", auto_insert_metric_name=False,
+        dirpath=run_dir / "checkpoints",
+        filename="epoch{epoch:03d}",
+        auto_insert_metric_name=False,
         save_last=True,
     )
-    logger = make_logger(cfg, run_dir)
+    logger = make_logger(cfg, run_dir, resume_id=resume.wandb_run_id(run_dir) if cfg.resume else None)
+    summary = Summary(run_dir, cfg, monitor, report, logger)
     trainer = L.Trainer(
         default_root_dir=run_dir,
         logger=logger if logger is not None else False,
-        callbacks=[monitor, checkpoints],
+        callbacks=[monitor, checkpoints, RngState(), summary],
         **OmegaConf.to_container(cfg.trainer),
     )
-    trainer.fit(module, datamodule=datamodule)
-    if trainer.is_global_zero:
-        write_summary(run_dir, cfg, trainer, monitor, report, logger)
+    ckpt_path = resume.last_checkpoint(run_dir) if cfg.resume else None
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except SystemExit as stop:  # Lightning turns SIGTERM and Ctrl-C into SystemExit after on_exception
+        finish_logger(logger)
+        raise Interrupted(run_dir, 130 if summary.keyboard_interrupt else 143) from None
+    summary.write(trainer, status="completed")
     finish_logger(logger)
     return run_dir
 
 
-def run_folder(cfg: DictConfig) -> tuple[Path, bool]:
-    """Create the run folder and save the resolved config.
+class Summary(Callback):
+    """Writes summary.json at the end, and — with `last.ckpt` — when the run is interrupted."""
 
-    Lightning's DDP launcher starts the other processes by re-running this same command, so the
-    folder's name travels to them through the environment instead of each process taking a timestamp
-    of its own: one job, one folder. Returns the folder and whether this process created it.
-    """
-    agreed = os.environ.get(RUN_DIR_ENV)
-    if agreed:
-        return Path(agreed), False
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = cfg.run_name or (
-        f"{stamp}-{cfg.init.name}-{cfg.model.name}{cfg.model.depth}-{cfg.data.name}-s{cfg.seed}"
-    )
-    run_dir = Path(cfg.runs_dir).resolve() / name
-    run_dir.mkdir(parents=True, exist_ok=False)
-    (run_dir / "plots").mkdir()
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    os.environ[RUN_DIR_ENV] = str(run_dir)
-    return run_dir, True
+    def __init__(self, run_dir: Path, cfg: DictConfig, monitor: VarianceMonitor, report, logger):
+        self.run_dir, self.cfg, self.monitor, self.report, self.logger = run_dir, cfg, monitor, report, logger
+        self.keyboard_interrupt = False
 
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if not isinstance(exception, KeyboardInterrupt | SystemExit):
+            return
+        self.keyboard_interrupt = isinstance(exception, KeyboardInterrupt)
+        trainer.save_checkpoint(resume.last_checkpoint(self.run_dir))
+        self.write(trainer, status="interrupted")
 
-def make_logger(cfg: DictConfig, run_dir: Path):
-    name = cfg.logger.name
-    if name == "none":
-        return None
-    if name == "csv":
-        from lightning.pytorch.loggers import CSVLogger
-
-        return CSVLogger(save_dir=run_dir, name="csv", version="")
-    if name == "tensorboard":
-        from lightning.pytorch.loggers import TensorBoardLogger
-
-        return TensorBoardLogger(save_dir=run_dir, name="tensorboard", version="")
-    from lightning.pytorch.loggers import WandbLogger
-
-    # `mode=` and not `offline=True`: the latter sets WANDB_MODE for the whole process.
-    return WandbLogger(
-        project=cfg.logger.project,
-        group=cfg.logger.group,
-        name=run_dir.name,
-        save_dir=str(run_dir),
-        mode=cfg.logger.mode,
-        config=OmegaConf.to_container(cfg, resolve=True),
-    )
-
-
-def finish_logger(logger) -> None:
-    """Lightning never calls `wandb.finish()`; without it an offline run's file may be incomplete."""
-    from lightning.pytorch.loggers import WandbLogger
-
-    if isinstance(logger, WandbLogger):
-        import wandb
-
-        wandb.finish()
-
-
-def write_summary(run_dir: Path, cfg: DictConfig, trainer, monitor, report, logger) -> None:
-    metrics = trainer.callback_metrics
-    final = {key: _float(metrics.get(key)) for key in ("train/loss", "val/loss", "val/acc")}
-    summary = {
-        "init": cfg.init.name,
-        "model": cfg.model.name,
-        "data": cfg.data.name,
-        "seed": cfg.seed,
-        "steps": trainer.global_step,
-        "wandb_run_id": _wandb_run_id(logger),
-        "final": final,
-        "at_init": monitor.at_init,
-        "init_report": report.as_dict(),
-    }
-    write_json_atomically(run_dir / "summary.json", summary)
-
-
-def write_json_atomically(path: Path, payload: dict) -> None:
-    """Write then rename: a kill mid-write leaves the old file or none, never half of one."""
-    partial = path.with_suffix(path.suffix + ".partial")
-    partial.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(partial, path)
-
-
-def _wandb_run_id(logger) -> str | None:
-    from lightning.pytorch.loggers import WandbLogger
-
-    return logger.experiment.id if isinstance(logger, WandbLogger) else None
+    def write(self, trainer, status: str) -> None:
+        if not trainer.is_global_zero:
+            return
+        metrics = trainer.callback_metrics
+        summary = {
+            "init": self.cfg.init.name,
+            "model": self.cfg.model.name,
+            "data": self.cfg.data.name,
+            "seed": self.cfg.seed,
+            "steps": trainer.global_step,
+            "status": status,
+            "wandb_run_id": wandb_run_id(self.logger),
+            "final": {key: _float(metrics.get(key)) for key in ("train/loss", "val/loss", "val/acc")},
+            "at_init": self.monitor.at_init,
+            "init_report": self.report.as_dict(),
+        }
+        run_folder.write_json(self.run_dir / "summary.json", summary)
 
 
 def _float(value) -> float | None:

@@ -1,0 +1,42 @@
+"""The experiment logger a run writes to: W&B by default (offline, into the run folder), or Lightning's
+TensorBoard or CSV logger. The variance monitor logs its scalars through whichever is chosen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
+from omegaconf import DictConfig, OmegaConf
+
+
+def make_logger(cfg: DictConfig, run_dir: Path, resume_id: str | None = None) -> Logger | None:
+    name = cfg.logger.name
+    if name == "none":
+        return None
+    if name == "csv":
+        return CSVLogger(save_dir=run_dir, name="csv", version="")
+    if name == "tensorboard":
+        return TensorBoardLogger(save_dir=run_dir, name="tensorboard", version="")
+    # `mode=` and not `offline=True`: the latter sets WANDB_MODE for the whole process.
+    return WandbLogger(
+        project=cfg.logger.project,
+        group=cfg.logger.group,
+        name=run_dir.name,
+        save_dir=str(run_dir),
+        mode=cfg.logger.mode,
+        id=resume_id,
+        resume="allow" if resume_id else None,
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+
+
+def finish_logger(logger: Logger | None) -> None:
+    """Lightning never calls `wandb.finish()`; without it an offline run's file may be incomplete."""
+    if isinstance(logger, WandbLogger) and logger._experiment is not None:
+        import wandb
+
+        wandb.finish()
+
+
+def wandb_run_id(logger: Logger | None) -> str | None:
+    return logger.experiment.id if isinstance(logger, WandbLogger) else None

@@ -1,0 +1,52 @@
+"""Random-number state in every checkpoint, so a resumed run draws the same numbers as an unbroken one.
+
+Lightning saves the model, optimizer, schedulers and loop counters but not the generators: without
+them a run resumed at an epoch boundary shuffles and augments differently from the run it continues.
+Stored as tensors and plain containers only, so checkpoints still load with `weights_only=True`.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+from lightning.pytorch import Callback
+
+
+class RngState(Callback):
+    """Saved with each checkpoint; restored when training starts, after Lightning's sanity-check
+    validation, which draws from the generators too and would otherwise shift the resumed run."""
+
+    def __init__(self):
+        self._restored: dict | None = None
+
+    def state_dict(self) -> dict:
+        name, keys, position, has_gauss, cached = np.random.get_state()
+        state = {
+            "torch": torch.get_rng_state(),
+            "python": list(random.getstate()[1]),
+            "python_version": random.getstate()[0],
+            "python_gauss": random.getstate()[2],
+            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached],
+        }
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self._restored = state
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if self._restored is not None:
+            _apply(self._restored)
+            self._restored = None
+
+
+def _apply(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate((state["python_version"], tuple(state["python"]), state["python_gauss"]))
+    name, keys, position, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,89 @@
+"""The run folder: its name, agreed by every process of a job, and the files written into it.
+
+Layout (DESIGN.md): `config.yaml`, `checkpoints/`, `wandb/offline-run-*`, `plots/`, `summary.json`.
+Only global rank 0 writes; every file that a kill could catch half-written is written then renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from template.errors import UsageError
+
+RUN_DIR_ENV = "TEMPLATE_RUN_DIR"
+
+
+def create(cfg: DictConfig) -> tuple[Path, bool]:
+    """The run folder, created with its config on first call; returns it and whether this process
+    created it.
+
+    Lightning's DDP launcher starts the other processes of a node by re-running the same command, so
+    the folder's name travels to them through the environment instead of each taking a timestamp of
+    its own. Across nodes (torchrun, SLURM) the name comes from the job's id, which every node knows.
+    """
+    agreed = os.environ.get(RUN_DIR_ENV)
+    if agreed:
+        return Path(agreed), False
+    if cfg.resume:
+        run_dir = Path(cfg.resume)
+    else:
+        run_dir = Path(cfg.runs_dir).resolve() / (cfg.run_name or default_name(cfg))
+        if _global_rank() == 0:
+            if not cfg.run_name:
+                run_dir = _unused(run_dir)
+            _make(run_dir, cfg)
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    return run_dir, True
+
+
+def default_name(cfg: DictConfig) -> str:
+    job = os.environ.get("SLURM_JOB_ID") or _torchrun_job()
+    stamp = f"job{job}" if job else datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{cfg.init.name}-{cfg.model.name}{cfg.model.depth}-{cfg.data.name}-s{cfg.seed}"
+
+
+def _torchrun_job() -> str | None:
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID")
+    return None if run_id in (None, "", "none") else run_id
+
+
+def _unused(run_dir: Path) -> Path:
+    """Two runs started in the same second get `-2`, `-3`, ... rather than one folder."""
+    candidate, count = run_dir, 1
+    while candidate.exists():
+        count += 1
+        candidate = run_dir.with_name(f"{run_dir.name}-{count}")
+    return candidate
+
+
+def _make(run_dir: Path, cfg: DictConfig) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=False)
+        (run_dir / "plots").mkdir()
+        (run_dir / "checkpoints").mkdir()
+    except FileExistsError:
+        raise UsageError(f"run folder {run_dir} exists already; choose another run_name, or resume={run_dir}")
+    except OSError as error:
+        raise UsageError(f"cannot create the run folder {run_dir}: {error.strerror}; set runs_dir= to a "
+                         "writable folder") from None
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Write then rename: a kill mid-write leaves the old file or none, never half of one."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(payload, indent=2) + "\n")
+    os.replace(partial, path)
+
+
+def _global_rank() -> int:
+    """The process's rank before Lightning has set anything up: from the launcher's environment."""
+    for variable in ("RANK", "SLURM_PROCID"):
+        if variable in os.environ:
+            return int(os.environ[variable])
+    return 0

@@ -1,0 +1,112 @@
+"""The whole path through the command line, on the synthetic set: run folder, config, checkpoint,
+summary.json, the offline W&B run read back from its file, and one-line refusals of bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from wandb_reader import read_run
+
+# Small enough for seconds on two cores; the whole training split in one batch, so step 0's statistics
+# are over a known set of samples whatever the shuffling.
+TINY = [
+    "data=synthetic",
+    "data.synthetic_train_size=320",
+    "data.val_size=64",
+    "data.synthetic_test_size=64",
+    "data.batch_size=256",
+    "data.num_workers=0",
+    "model.depth=5",
+    "model.width=4",
+    "trainer.max_epochs=2",
+    "trainer.enable_progress_bar=false",
+    "stats.every_n_steps=1",
+    "seed=3",
+]
+
+
+def run_cli(tmp_path, *args, check=True):
+    result = subprocess.run(
+        [sys.executable, "-m", "template", *args, f"runs_dir={tmp_path / 'runs'}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("cli")
+    run_cli(tmp_path, "train", "init=kaiming", *TINY)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    return run_dir
+
+
+def test_run_folder_holds_config_checkpoint_summary_plots(tiny_run):
+    config = OmegaConf.load(tiny_run / "config.yaml")
+    assert config.init.name == "kaiming" and config.model.depth == 5 and config.seed == 3
+    assert (tiny_run / "checkpoints" / "last.ckpt").is_file()
+    assert list(tiny_run.glob("wandb/offline-run-*/run-*.wandb"))
+    assert list((tiny_run / "plots").glob("*.png"))
+    summary = json.loads((tiny_run / "summary.json").read_text())
+    assert (summary["init"], summary["model"], summary["data"], summary["seed"]) == (
+        "kaiming", "plain", "synthetic", 3)
+    assert summary["steps"] == 2  # one batch per epoch, two epochs
+    assert set(summary["final"]) == {"train/loss", "val/loss", "val/acc"}
+    assert all(isinstance(value, float) for value in summary["final"].values())
+    layers = summary["at_init"]["layers"]
+    assert [layer["name"] for layer in layers] == ["conv1", "conv2", "conv3", "conv4", "fc"]
+    assert summary["at_init"]["batch_size"] == 256
+    checkpoint = torch.load(tiny_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert checkpoint["global_step"] == 2
+
+
+def test_wandb_run_has_step0_statistics_for_every_layer(tiny_run):
+    summary = json.loads((tiny_run / "summary.json").read_text())
+    run = read_run(tiny_run)
+    assert run.run_id == summary["wandb_run_id"]
+    assert run.config["init"]["name"] == "kaiming"
+    step0 = [row for row in run.history if row.get("trainer/global_step") == 0]
+    merged = {key: value for row in step0 for key, value in row.items()}
+    for layer in summary["at_init"]["layers"]:
+        name = layer["name"]
+        assert merged[f"act_var/{name}"] == pytest.approx(layer["act_var"], rel=1e-6)
+        assert any(key.startswith(f"act_hist/{name}") for key in merged), name
+
+
+def test_train_loss_and_accuracy_reach_wandb(tiny_run):
+    keys = {key for row in read_run(tiny_run).history for key in row}
+    assert {"train/loss", "train/acc", "val/loss", "val/acc"} <= keys
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("init=foo", "error: init.name='foo' is unknown; choose one of: "),
+        ("model=foo", "error: model.name='foo' is unknown; choose one of: "),
+        ("data=foo", "error: data.name='foo' is unknown; choose one of: cifar10, cifar100, synthetic"),
+        ("model.dept=3", "error: unknown config key 'model.dept'; valid keys here: name, depth"),
+        ("model.depth=0", "error: model.depth=0 must be a positive integer"),
+        ("data.batch_size=0", "error: data.batch_size=0 must be a positive integer"),
+        ("trainer.max_epochs=two", "error: trainer.max_epochs='two' must be a positive integer"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_no_run_folder(tmp_path, override, message):
+    result = run_cli(tmp_path, "train", override, check=False)
+    assert result.returncode == 2
+    assert result.stderr.startswith(message), result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_command_is_refused(tmp_path):
+    result = run_cli(tmp_path, "fly", check=False)
+    assert result.returncode == 2
+    assert result.stderr == "error: command 'fly' is unknown; choose one of: train, inits\n"
