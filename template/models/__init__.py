@@ -9,8 +9,10 @@ from torch import nn
 
 from template.errors import UsageError
 from template.models.plain import PlainNet
+from template.models.resnet import ResNet
+from template.models.vgg import VGG
 
-MODELS: dict[str, type[nn.Module]] = {"plain": PlainNet}
+MODELS: dict[str, type[nn.Module]] = {"plain": PlainNet, "vgg": VGG, "resnet": ResNet}
 
 
 def available() -> list[str]:
