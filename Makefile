@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 ## Variables (each maps onto a config key; ARGS takes any other key=value overrides)
 INIT ?=##        init.name: make inits lists them (kaiming, glorot, ...)
-MODEL ?=##       model.name: plain
+MODEL ?=##       model.name: plain | vgg | resnet
 DEPTH ?=##       model.depth: weight layers, classifier included
 DATA ?=##        data.name: cifar10 | cifar100 | synthetic (offline)
 EPOCHS ?=##      trainer.max_epochs
@@ -22,6 +22,8 @@ RESUME ?=##      resume: a run folder, or last
 EXPERIMENT ?=##  experiment: a file of configs/experiment/
 LOGGER ?=##      logger.name: wandb | tensorboard | csv | none
 ARGS ?=##        any other overrides, e.g. ARGS="optimizer.lr=0.003 data.batch_size=64"
+INITS ?=##       make compare: the inits to compare, e.g. INITS="kaiming glorot"
+SEEDS ?=##       make compare: the seeds of each init, e.g. SEEDS="0 1 2"
 
 OVERRIDES = $(strip \
   $(if $(EXPERIMENT),experiment=$(EXPERIMENT)) $(if $(INIT),init.name=$(INIT)) \
@@ -31,7 +33,12 @@ OVERRIDES = $(strip \
   $(if $(ACCELERATOR),trainer.accelerator=$(ACCELERATOR)) $(if $(NUM_NODES),trainer.num_nodes=$(NUM_NODES)) \
   $(if $(RESUME),resume=$(RESUME)) $(if $(LOGGER),logger.name=$(LOGGER)) $(ARGS))
 
-.PHONY: help install train inits test test-all lint format clean
+comma := ,
+space := $(subst ,, )
+COMPARE = $(if $(INITS),inits=$(subst $(space),$(comma),$(strip $(INITS)))) \
+  $(if $(SEEDS),seeds=$(subst $(space),$(comma),$(strip $(SEEDS))))
+
+.PHONY: help install train inits compare bench test test-all lint format clean
 
 help: ## Show this help
 	@echo "Targets:"
@@ -52,6 +59,12 @@ train: $(STAMP) ## Train one model: make train INIT=kaiming [DATA=synthetic] [EP
 
 inits: $(STAMP) ## Print the table of initialisation schemes
 	$(PY) -m template inits
+
+compare: $(STAMP) ## Train every init x seed and compare: make compare EXPERIMENT=quick_demo INITS="kaiming glorot"
+	$(PY) -m template compare $(COMPARE) $(OVERRIDES)
+
+bench: $(STAMP) ## Measure speed against a plain PyTorch loop (runs/bench-*/bench.json)
+	$(PY) -m template bench $(ARGS)
 
 test: $(STAMP) ## Run the fast test suite (a few minutes)
 	$(PY) -m pytest

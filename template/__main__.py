@@ -16,6 +16,8 @@ USAGE = """usage: python -m template <command> [key=value ...]
 commands:
   train   train one model; overrides like init=kaiming model.depth=30 data=synthetic trainer.max_epochs=5
   inits   print the table of initialisation schemes
+  compare train every init x seed of an experiment and compare them: inits=kaiming,glorot seeds=0,1,2
+  bench   measure the template's speed against a plain PyTorch loop
 """
 
 
@@ -25,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="")
         return 0
     command, overrides = argv[0], argv[1:]
-    commands = {"train": _train, "inits": _inits}
+    commands = {"train": _train, "inits": _inits, "compare": _compare, "bench": _bench}
     try:
         if command not in commands:
             raise UsageError(f"command {command!r} is unknown; choose one of: {', '.join(commands)}")
@@ -54,6 +56,18 @@ def _train(overrides: list[str]) -> int:
         return stop.exit_code
     print(f"run folder: {run_dir}")
     return 0
+
+
+def _compare(overrides: list[str]) -> int:
+    from template.compare import main as compare
+
+    return compare(overrides)
+
+
+def _bench(overrides: list[str]) -> int:
+    from template.bench import main as bench
+
+    return bench(overrides)
 
 
 def _inits(overrides: list[str]) -> int:

@@ -127,14 +127,15 @@ def experiments() -> list[str]:
 
 def load(overrides: list[str] = ()) -> DictConfig:
     """Defaults, then `experiment=<name>`'s overlay, then the overrides; validated, read-only."""
-    overrides = [_expand_shorthand(o) for o in overrides]
+    presets = [o.partition("=")[2] for o in overrides if o.startswith("trainer=")]
+    overrides = [_expand_shorthand(o) for o in overrides if not o.startswith("trainer=")]
     cli = _parse_dotlist(overrides)
     run = _run_to_resume(cli)
     if run is not None:  # the saved config replaces defaults and experiment
         cli.resume = str(run)
-        layers = [OmegaConf.load(run / "config.yaml"), cli]
+        layers = [OmegaConf.load(run / "config.yaml"), *map(_trainer_preset, presets), cli]
     else:
-        layers = [OmegaConf.load(CONFIGS_DIR / "default.yaml"), *_experiment(cli), cli]
+        layers = [OmegaConf.load(CONFIGS_DIR / "default.yaml"), *_experiment(cli), *map(_trainer_preset, presets), cli]
     cfg = OmegaConf.structured(Config)
     for layer in layers:
         cfg = _merge(cfg, layer)
@@ -152,6 +153,17 @@ def _experiment(cli: DictConfig) -> list[DictConfig]:
     if experiment not in experiments():
         raise UsageError(f"experiment={experiment!r} is unknown; choose one of: {', '.join(experiments())}")
     return [OmegaConf.load(CONFIGS_DIR / "experiment" / f"{experiment}.yaml")]
+
+
+def trainer_presets() -> list[str]:
+    return sorted(p.stem for p in (CONFIGS_DIR / "trainer").glob("*.yaml"))
+
+
+def _trainer_preset(name: str) -> DictConfig:
+    """`trainer=ddp` applies configs/trainer/ddp.yaml: a named set of Trainer arguments."""
+    if name not in trainer_presets():
+        raise UsageError(f"trainer={name!r} is unknown; choose one of: {', '.join(trainer_presets())}")
+    return OmegaConf.create({"trainer": OmegaConf.load(CONFIGS_DIR / "trainer" / f"{name}.yaml")})
 
 
 def _run_to_resume(cli: DictConfig) -> Path | None:

@@ -36,8 +36,8 @@ class Interrupted(Exception):
 def train(cfg: DictConfig) -> Path:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = data.build(cfg.data, cfg.seed)
-    datamodule.prepare_data()
     model = build_model(cfg, datamodule)
+    datamodule.prepare_data()
     batch = datamodule.sample_inputs(LSUV_BATCH) if inits.needs_batch(cfg.init.name) else None
     report = inits.initialize(model, cfg.init.name, batch=batch, **cfg.init.options)
     if report.untouched:
@@ -102,11 +102,29 @@ def _fit(cfg: DictConfig, datamodule, model, report, run_dir: Path) -> Path:
 
 
 class Summary(Callback):
-    """Writes summary.json at the end, and — with `last.ckpt` — when the run is interrupted."""
+    """Writes summary.json at the end, and — with `last.ckpt` — when the run is interrupted.
+
+    Keeps each epoch's validation metrics (also across a resume, through its checkpointed state), so
+    `make compare` can draw error against epoch without reading the W&B file."""
 
     def __init__(self, run_dir: Path, cfg: DictConfig, monitor: VarianceMonitor, report, logger):
         self.run_dir, self.cfg, self.monitor, self.report, self.logger = run_dir, cfg, monitor, report, logger
         self.keyboard_interrupt = False
+        self.epochs: list[dict] = []  # per-epoch validation metrics, for error-vs-epoch figures
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = trainer.callback_metrics
+        row = {"epoch": trainer.current_epoch, "step": trainer.global_step}
+        row.update({key: _float(metrics.get(key)) for key in ("val/loss", "val/acc")})
+        self.epochs.append(row)
+
+    def state_dict(self) -> dict:
+        return {"epochs": self.epochs}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epochs = list(state["epochs"])
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         if not isinstance(exception, KeyboardInterrupt | SystemExit):
@@ -128,6 +146,7 @@ class Summary(Callback):
             "status": status,
             "wandb_run_id": wandb_run_id(self.logger),
             "final": {key: _float(metrics.get(key)) for key in ("train/loss", "val/loss", "val/acc")},
+            "epochs": self.epochs,
             "at_init": self.monitor.at_init,
             "init_report": self.report.as_dict(),
         }

@@ -109,4 +109,4 @@ def test_bad_input_exits_2_with_one_line_and_no_run_folder(tmp_path, override, m
 def test_unknown_command_is_refused(tmp_path):
     result = run_cli(tmp_path, "fly", check=False)
     assert result.returncode == 2
-    assert result.stderr == "error: command 'fly' is unknown; choose one of: train, inits\n"
+    assert result.stderr == "error: command 'fly' is unknown; choose one of: train, inits, compare, bench\n"
