@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -86,16 +86,16 @@ class LoggerConfig:
     name: str = "wandb"  # wandb | tensorboard | csv | none
     mode: str = "offline"  # offline | online | disabled (wandb only)
     project: str = "template"
-    group: Optional[str] = None
+    group: str | None = None
 
 
 @dataclass
 class Config:
     seed: int = 0
-    experiment: Optional[str] = None
-    resume: Optional[str] = None  # a run folder, or "last" for the newest one under runs_dir
+    experiment: str | None = None
+    resume: str | None = None  # a run folder, or "last" for the newest one under runs_dir
     runs_dir: str = "runs"
-    run_name: Optional[str] = None  # default: <time>-<init>-<model><depth>-<data>-s<seed>
+    run_name: str | None = None  # default: <time>-<init>-<model><depth>-<data>-s<seed>
     init: InitConfig = field(default_factory=InitConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -135,7 +135,12 @@ def load(overrides: list[str] = ()) -> DictConfig:
         cli.resume = str(run)
         layers = [OmegaConf.load(run / "config.yaml"), *map(_trainer_preset, presets), cli]
     else:
-        layers = [OmegaConf.load(CONFIGS_DIR / "default.yaml"), *_experiment(cli), *map(_trainer_preset, presets), cli]
+        layers = [
+            OmegaConf.load(CONFIGS_DIR / "default.yaml"),
+            *_experiment(cli),
+            *map(_trainer_preset, presets),
+            cli,
+        ]
     cfg = OmegaConf.structured(Config)
     for layer in layers:
         cfg = _merge(cfg, layer)
@@ -197,7 +202,7 @@ def _check_trainer(trainer: DictConfig) -> None:
     from lightning import Trainer
 
     valid = [p for p in inspect.signature(Trainer.__init__).parameters if p != "self"]
-    for key, value in trainer.items():
+    for key in trainer:
         if key not in valid:
             raise UsageError(f"trainer.{key} is not a Trainer argument; valid keys: {', '.join(valid)}")
     epochs = trainer.get("max_epochs")
@@ -231,7 +236,7 @@ def _merge(cfg: DictConfig, layer: DictConfig) -> DictConfig:
         key = getattr(error, "full_key", None) or "?"
         parent = OmegaConf.select(cfg, key.rpartition(".")[0]) if "." in key else cfg
         if isinstance(parent, DictConfig) and key.rpartition(".")[2] not in parent:
-            valid = ", ".join(str(k) for k in parent.keys())
+            valid = ", ".join(str(k) for k in parent)
             raise UsageError(f"unknown config key {key!r}; valid keys here: {valid}") from None
         raise UsageError(f"bad value for {key}: {_first_line(error)}") from None
 

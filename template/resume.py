@@ -63,7 +63,8 @@ def check_unchanged(saved: DictConfig, resumed: DictConfig, run: Path) -> None:
     old_epochs, new_epochs = before.get("trainer.max_epochs"), after.get("trainer.max_epochs")
     if old_epochs is not None and new_epochs is not None and new_epochs < old_epochs:
         raise UsageError(
-            f"resume: trainer.max_epochs={new_epochs} is fewer than the {old_epochs} of {run.name}; it may only grow"
+            f"resume: trainer.max_epochs={new_epochs} is fewer than the {old_epochs} of {run.name}; "
+            "it may only grow"
         )
 
 

@@ -67,10 +67,13 @@ def _make(run_dir: Path, cfg: DictConfig) -> None:
         (run_dir / "plots").mkdir()
         (run_dir / "checkpoints").mkdir()
     except FileExistsError:
-        raise UsageError(f"run folder {run_dir} exists already; choose another run_name, or resume={run_dir}")
+        raise UsageError(
+            f"run folder {run_dir} exists already; choose another run_name, or resume={run_dir}"
+        ) from None
     except OSError as error:
-        raise UsageError(f"cannot create the run folder {run_dir}: {error.strerror}; set runs_dir= to a "
-                         "writable folder") from None
+        raise UsageError(
+            f"cannot create the run folder {run_dir}: {error.strerror}; set runs_dir= to a writable folder"
+        ) from None
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
 
 

@@ -18,7 +18,12 @@ def test_defaults_load_and_are_read_only():
 def test_shorthand_and_dotted_overrides():
     cfg = config.load(["init=glorot", "data=synthetic", "model.depth=30", "optimizer.lr=0.003", "seed=7"])
     assert (cfg.init.name, cfg.data.name, cfg.model.depth, cfg.optimizer.lr, cfg.seed) == (
-        "glorot", "synthetic", 30, 0.003, 7)
+        "glorot",
+        "synthetic",
+        30,
+        0.003,
+        7,
+    )
 
 
 def test_trainer_keys_pass_through():
@@ -49,9 +54,14 @@ def test_init_options_reach_the_config():
         (["trainer.max_epochs=1.5"], "trainer.max_epochs=1.5 must be a positive integer"),
         (["trainer.max_epoch=3"], "trainer.max_epoch is not a Trainer argument; valid keys: accelerator,"),
         (["optimizer.lr=-1"], "optimizer.lr=-1.0 must be positive"),
-        (["init.options.foo=1"], "init.options.foo is not an option of kaiming_uniform; valid options: a, mode,"),
-        (["init.options.mode=xx"], "init.options.mode='xx' is not valid for kaiming_uniform; choose one of: "
-                                   "fan_in, fan_out"),
+        (
+            ["init.options.foo=1"],
+            "init.options.foo is not an option of kaiming_uniform; valid options: a, mode,",
+        ),
+        (
+            ["init.options.mode=xx"],
+            "init.options.mode='xx' is not valid for kaiming_uniform; choose one of: fan_in, fan_out",
+        ),
         (["experiment=nope"], "experiment='nope' is unknown; choose one of: "),
         (["depth"], "override 'depth' is not of the form key=value"),
         (["=3"], "override '=3' is not of the form key=value"),

@@ -42,20 +42,29 @@ def _fit_weights(devices: int, per_device_batch: int) -> dict[str, torch.Tensor]
     model = models.build("plain", depth=4, width=4, num_classes=10)
     inits.initialize(model, "kaiming")
     module = Classifier(
-        model, num_classes=10,
+        model,
+        num_classes=10,
         optimizer={"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "nesterov": False},
         scheduler={"name": "none", "warmup_epochs": 0},
     )
     generator = torch.Generator().manual_seed(1)
     data = TensorDataset(torch.randn(96, 3, 32, 32, generator=generator), torch.randint(0, 10, (96,)))
     trainer = L.Trainer(
-        accelerator="cpu", devices=devices, strategy="ddp_spawn" if devices > 1 else "auto", max_steps=3,
-        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        accelerator="cpu",
+        devices=devices,
+        strategy="ddp_spawn" if devices > 1 else "auto",
+        max_steps=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
     )
     # Lightning gives each process a DistributedSampler (seed 0, shuffled); one process with the same
     # sampler over one replica sees the same permutation, so its batch k is the union of theirs.
     sampler = DistributedSampler(data, num_replicas=1, rank=0, shuffle=True, seed=0) if devices == 1 else None
-    trainer.fit(module, DataLoader(data, batch_size=per_device_batch, sampler=sampler, shuffle=sampler is None))
+    trainer.fit(
+        module, DataLoader(data, batch_size=per_device_batch, sampler=sampler, shuffle=sampler is None)
+    )
     return {name: value.detach().clone() for name, value in module.model.state_dict().items()}
 
 
@@ -90,9 +99,22 @@ def _only_run(runs: Path) -> Path:
 def test_make_train_with_two_cpu_processes(tmp_path):
     args = " ".join([*SYNTHETIC, f"runs_dir={tmp_path / 'runs'}"])
     result = subprocess.run(
-        ["make", "--no-print-directory", "-C", str(REPO), "train", "INIT=kaiming", "DEVICES=2",
-         "ACCELERATOR=cpu", "STRATEGY=ddp", f"ARGS={args}"],
-        capture_output=True, text=True, timeout=600, env=_env(),
+        [
+            "make",
+            "--no-print-directory",
+            "-C",
+            str(REPO),
+            "train",
+            "INIT=kaiming",
+            "DEVICES=2",
+            "ACCELERATOR=cpu",
+            "STRATEGY=ddp",
+            f"ARGS={args}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_env(),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = _only_run(tmp_path / "runs")
@@ -107,14 +129,36 @@ def test_make_train_with_two_cpu_processes(tmp_path):
 def test_two_nodes_through_torchrun_share_one_run_folder(tmp_path):
     """Two torchrun invocations, as two nodes would start them, rendezvous on 127.0.0.1."""
     port = _free_port()
-    args = [*SYNTHETIC, "trainer.accelerator=cpu", "trainer.devices=1", "trainer.num_nodes=2",
-            "trainer.strategy=ddp", f"runs_dir={tmp_path / 'runs'}"]
+    args = [
+        *SYNTHETIC,
+        "trainer.accelerator=cpu",
+        "trainer.devices=1",
+        "trainer.num_nodes=2",
+        "trainer.strategy=ddp",
+        f"runs_dir={tmp_path / 'runs'}",
+    ]
     nodes = [
         subprocess.Popen(
-            [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node-rank={rank}",
-             "--nproc-per-node=1", "--master-addr=127.0.0.1", f"--master-port={port}", "--rdzv-id=job42",
-             "-m", "template", "train", *args],
-            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(),
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes=2",
+                f"--node-rank={rank}",
+                "--nproc-per-node=1",
+                "--master-addr=127.0.0.1",
+                f"--master-port={port}",
+                "--rdzv-id=job42",
+                "-m",
+                "template",
+                "train",
+                *args,
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=_env(),
         )
         for rank in (0, 1)
     ]

@@ -38,10 +38,16 @@ def test_resume_reloads_the_saved_config_and_lets_epochs_grow(tmp_path):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("model.depth=9", "resume: model.depth=9 would change the experiment of r (it ran with 7); only "
-                          "trainer.max_epochs, trainer.max_steps, trainer.enable_progress_bar, data.root, "
-                          "data.num_workers, logger.mode may change"),
-        ("init=glorot", "resume: init.name='glorot' would change the experiment of r (it ran with 'kaiming')"),
+        (
+            "model.depth=9",
+            "resume: model.depth=9 would change the experiment of r (it ran with 7); only "
+            "trainer.max_epochs, trainer.max_steps, trainer.enable_progress_bar, data.root, "
+            "data.num_workers, logger.mode may change",
+        ),
+        (
+            "init=glorot",
+            "resume: init.name='glorot' would change the experiment of r (it ran with 'kaiming')",
+        ),
         ("trainer.max_epochs=1", "resume: trainer.max_epochs=1 is fewer than the 2 of r; it may only grow"),
     ],
 )
@@ -78,7 +84,9 @@ def test_corrupt_checkpoint_is_refused_in_one_line(tmp_path):
         resume.check_checkpoint(run)
     text = str(caught.value)
     assert text.startswith(f"checkpoint {checkpoint} cannot be loaded (")
-    assert text.endswith(f"delete it and resume from another checkpoint in {checkpoint.parent}, or start a new run")
+    assert text.endswith(
+        f"delete it and resume from another checkpoint in {checkpoint.parent}, or start a new run"
+    )
     assert "\n" not in text
 
 

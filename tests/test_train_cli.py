@@ -57,7 +57,11 @@ def test_run_folder_holds_config_checkpoint_summary_plots(tiny_run):
     assert list((tiny_run / "plots").glob("*.png"))
     summary = json.loads((tiny_run / "summary.json").read_text())
     assert (summary["init"], summary["model"], summary["data"], summary["seed"]) == (
-        "kaiming", "plain", "synthetic", 3)
+        "kaiming",
+        "plain",
+        "synthetic",
+        3,
+    )
     assert summary["steps"] == 2  # one batch per epoch, two epochs
     assert set(summary["final"]) == {"train/loss", "val/loss", "val/acc"}
     assert all(isinstance(value, float) for value in summary["final"].values())
