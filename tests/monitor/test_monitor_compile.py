@@ -1,0 +1,37 @@
+"""torch.compile: the hooks stay registered and are gated by Python flags, so a compiled model gets one
+graph per flag state (probing; probing and accumulating) and then never recompiles, and reports what
+the eager model reports."""
+
+import pytest
+import torch
+from monitor_nets import Classifier, MemoryLogger, PlainCNN, loader, trainer
+from torch._dynamo.utils import counters
+
+from template.monitor import VarianceMonitor
+
+
+def _fit(compiled: bool) -> tuple[VarianceMonitor, MemoryLogger]:
+    torch.manual_seed(0)
+    net = PlainCNN(4, 8, "kaiming")
+    monitor, logger = VarianceMonitor(every_n_steps=2), MemoryLogger()
+    model = torch.compile(net, backend="aot_eager") if compiled else net
+    trainer(9, logger, [monitor]).fit(Classifier(model), loader(72, (3, 8, 8), 8))
+    return monitor, logger
+
+
+@pytest.mark.slow
+def test_compiled_model_compiles_once_per_flag_state_and_matches_eager():
+    torch._dynamo.reset()
+    counters.clear()
+    compiled, compiled_logs = _fit(compiled=True)
+    assert counters["stats"]["unique_graphs"] == 2 and not counters["graph_break"]
+    eager, eager_logs = _fit(compiled=False)
+    assert [layer["name"] for layer in compiled.at_init["layers"]] == [
+        "features.0",
+        "features.2",
+        "features.4",
+        "classifier",
+    ]
+    assert compiled_logs.metrics.keys() == eager_logs.metrics.keys()
+    for key, values in eager_logs.metrics.items():
+        assert compiled_logs.metrics[key] == pytest.approx(values, rel=1e-4), key
