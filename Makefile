@@ -24,6 +24,7 @@ LOGGER ?=##      logger.name: wandb | tensorboard | csv | none
 ARGS ?=##        any other overrides, e.g. ARGS="optimizer.lr=0.003 data.batch_size=64"
 INITS ?=##       make compare: the inits to compare, e.g. INITS="kaiming glorot"
 SEEDS ?=##       make compare: the seeds of each init, e.g. SEEDS="0 1 2"
+NAME ?=##        make rename: the new package name, a lower-case Python identifier
 
 OVERRIDES = $(strip \
   $(if $(EXPERIMENT),experiment=$(EXPERIMENT)) $(if $(INIT),init.name=$(INIT)) \
@@ -38,7 +39,7 @@ space := $(subst ,, )
 COMPARE = $(if $(INITS),inits=$(subst $(space),$(comma),$(strip $(INITS)))) \
   $(if $(SEEDS),seeds=$(subst $(space),$(comma),$(strip $(SEEDS))))
 
-.PHONY: help install train inits compare bench test test-all lint format clean
+.PHONY: help install train inits compare bench rename test test-all lint format clean
 
 help: ## Show this help
 	@echo "Targets:"
@@ -65,6 +66,9 @@ compare: $(STAMP) ## Train every init x seed and compare: make compare EXPERIMEN
 
 bench: $(STAMP) ## Measure speed against a plain PyTorch loop (runs/bench-*/bench.json)
 	$(PY) -m template bench $(ARGS)
+
+rename: $(STAMP) ## Make this starter your project: make rename NAME=myproject
+	$(PY) -m template.rename $(NAME)
 
 test: $(STAMP) ## Run the fast test suite (a few minutes)
 	$(PY) -m pytest
