@@ -72,6 +72,7 @@ def _bench(overrides: list[str]) -> int:
 
 def _inits(overrides: list[str]) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from template import inits
@@ -82,7 +83,8 @@ def _inits(overrides: list[str]) -> int:
     for column in ("name", "aliases", "convention", "formula"):
         table.add_column(column)
     for row in inits.table():
-        table.add_row(row["name"], ", ".join(row["aliases"]), row["convention"], row["formula"])
+        cells = (row["name"], ", ".join(row["aliases"]), row["convention"], row["formula"])
+        table.add_row(*map(escape, cells))  # formulas hold brackets, which rich would read as markup
     Console(width=160).print(table)
     return 0
 

@@ -41,6 +41,10 @@ from template.monitor.accumulator import ACT, GRAD, INPUT, Accumulator, Snapshot
 log = logging.getLogger(__name__)
 
 
+# Per layer in summary.json's at_init: DESIGN.md's fields, plus the chained theory for comparison plots.
+SUMMARY_KEYS = ("act_var", "act_var_predicted", "act_var_theory", "grad_var")
+
+
 class NonFiniteError(RuntimeError):
     """A non-finite activation or loss. The message is one line, for the CLI to print as is."""
 
@@ -178,7 +182,7 @@ class VarianceMonitor(Callback):
                 "name": name,
                 "fan_in": fans[0] if fans else None,
                 "fan_out": fans[1] if fans else None,
-                **{key: _number(stats[key][i]) for key in ("act_var", "act_var_predicted", "grad_var")},
+                **{key: _number(stats[key][i]) for key in SUMMARY_KEYS},
             }
             for i, (name, fans) in enumerate(zip(self._names, self._fans, strict=True))
         ]
