@@ -10,6 +10,7 @@ must exist). Everything is checked here, before any work starts.
 from __future__ import annotations
 
 import inspect
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,30 @@ def _check_trainer(trainer: DictConfig) -> None:
     epochs = trainer.get("max_epochs")
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
         raise UsageError(f"trainer.max_epochs={epochs!r} must be a positive integer")
+    _try_trainer(OmegaConf.to_container(trainer))
+
+
+def _try_trainer(arguments: dict) -> None:
+    """Build a Trainer that does nothing, so Lightning itself judges accelerator, devices, strategy and
+    precision (more devices than exist, a GPU that is not there) before any work starts."""
+    from lightning import Trainer
+
+    quiet = logging.getLogger("lightning.pytorch")
+    level, quiet.level = quiet.level, logging.ERROR
+    try:
+        Trainer(
+            **arguments,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+    except Exception as error:  # noqa: BLE001 - whatever Lightning refuses, the user hears in one line
+        keys = ("accelerator", "devices", "strategy", "precision", "num_nodes")
+        given = ", ".join(f"trainer.{key}={arguments[key]!r}" for key in keys if key in arguments)
+        raise UsageError(f"{given}: {_first_line(error)}") from None
+    finally:
+        quiet.level = level
 
 
 def _check_choice(key: str, value: Any, choices) -> None:

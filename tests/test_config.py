@@ -62,6 +62,16 @@ def test_init_options_reach_the_config():
             ["init.options.mode=xx"],
             "init.options.mode='xx' is not valid for kaiming_uniform; choose one of: fan_in, fan_out",
         ),
+        (
+            ["trainer.accelerator=gpu"],
+            "trainer.accelerator='gpu', trainer.devices=1, trainer.strategy='auto',",
+        ),
+        (
+            ["trainer.precision=17"],
+            "trainer.accelerator='auto', trainer.devices=1, trainer.strategy='auto', "
+            "trainer.precision=17, trainer.num_nodes=1: Precision 17 is invalid.",
+        ),
+        (["trainer=foo"], "trainer='foo' is unknown; choose one of: cpu_ddp, ddp, ddp_spawn, fsdp"),
         (["experiment=nope"], "experiment='nope' is unknown; choose one of: "),
         (["depth"], "override 'depth' is not of the form key=value"),
         (["=3"], "override '=3' is not of the form key=value"),
