@@ -63,8 +63,8 @@ def test_init_options_reach_the_config():
             "init.options.mode='xx' is not valid for kaiming_uniform; choose one of: fan_in, fan_out",
         ),
         (
-            ["trainer.accelerator=gpu"],
-            "trainer.accelerator='gpu', trainer.devices=1, trainer.strategy='auto',",
+            ["trainer.accelerator=tpu"],  # absent on CPU and GPU machines alike
+            "trainer.accelerator='tpu', trainer.devices=1, trainer.strategy='auto',",
         ),
         (
             ["trainer.precision=17"],
