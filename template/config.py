@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -145,6 +146,7 @@ def load(overrides: list[str] = ()) -> DictConfig:
     cfg = OmegaConf.structured(Config)
     for layer in layers:
         cfg = _merge(cfg, layer)
+    _resolve(cfg)
     validate(cfg)
     if run is not None:
         resume.check_unchanged(_merge(OmegaConf.structured(Config), layers[0]), cfg, run)
@@ -250,7 +252,7 @@ def _expand_shorthand(override: str) -> str:
 def _parse_dotlist(overrides: list[str]) -> DictConfig:
     try:
         return OmegaConf.from_dotlist(list(overrides))
-    except OmegaConfBaseException as error:
+    except (OmegaConfBaseException, yaml.YAMLError, ValueError) as error:
         raise UsageError(f"cannot parse overrides {' '.join(overrides)!r}: {_first_line(error)}") from None
 
 
@@ -263,6 +265,15 @@ def _merge(cfg: DictConfig, layer: DictConfig) -> DictConfig:
         if isinstance(parent, DictConfig) and key.rpartition(".")[2] not in parent:
             valid = ", ".join(str(k) for k in parent)
             raise UsageError(f"unknown config key {key!r}; valid keys here: {valid}") from None
+        raise UsageError(f"bad value for {key}: {_first_line(error)}") from None
+
+
+def _resolve(cfg: DictConfig) -> None:
+    """Resolve `${...}` interpolations now, so a dangling one is a refusal here and not a crash later."""
+    try:
+        OmegaConf.resolve(cfg)
+    except OmegaConfBaseException as error:
+        key = getattr(error, "full_key", None) or "?"
         raise UsageError(f"bad value for {key}: {_first_line(error)}") from None
 
 
