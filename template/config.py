@@ -219,22 +219,17 @@ def _try_trainer(arguments: dict) -> None:
     precision (more devices than exist, a GPU that is not there) before any work starts."""
     from lightning import Trainer
 
-    quiet = logging.getLogger("lightning.pytorch")
-    level, quiet.level = quiet.level, logging.ERROR
+    lightning_log = logging.getLogger("lightning.pytorch")
+    level, lightning_log.level = lightning_log.level, logging.ERROR
+    silent = {"enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False}
     try:
-        Trainer(
-            **arguments,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-        )
+        Trainer(**{**silent, **arguments, "logger": False})
     except Exception as error:  # noqa: BLE001 - whatever Lightning refuses, the user hears in one line
         keys = ("accelerator", "devices", "strategy", "precision", "num_nodes")
         given = ", ".join(f"trainer.{key}={arguments[key]!r}" for key in keys if key in arguments)
         raise UsageError(f"{given}: {_first_line(error)}") from None
     finally:
-        quiet.level = level
+        lightning_log.level = level
 
 
 def _check_choice(key: str, value: Any, choices) -> None:

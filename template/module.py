@@ -39,9 +39,17 @@ class Classifier(L.LightningModule):
         logits = self(inputs)
         loss = self.loss(logits, targets)
         accuracy(logits, targets)
-        on_step = split == "train"
-        self.log(f"{split}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, sync_dist=not on_step)
-        self.log(f"{split}/acc", accuracy, on_step=on_step, on_epoch=True, prog_bar=True)
+        # Training metrics per step (W&B's `train/loss`), evaluation metrics per epoch over all ranks.
+        training = split == "train"
+        self.log(
+            f"{split}/loss",
+            loss,
+            on_step=training,
+            on_epoch=not training,
+            prog_bar=True,
+            sync_dist=not training,
+        )
+        self.log(f"{split}/acc", accuracy, on_step=training, on_epoch=not training, prog_bar=True)
         return loss
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:

@@ -2,6 +2,7 @@
 summary.json, the offline W&B run read back from its file, and one-line refusals of bad input."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -9,6 +10,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 from wandb_reader import read_run
+
+from template.__main__ import main
 
 # Small enough for seconds on two cores; the whole training split in one batch, so step 0's statistics
 # are over a known set of samples whatever the shuffling.
@@ -24,8 +27,12 @@ TINY = [
     "trainer.max_epochs=2",
     "trainer.enable_progress_bar=false",
     "stats.every_n_steps=1",
+    "trainer.log_every_n_steps=1",
     "seed=3",
 ]
+
+
+SECRET = "0123456789abcdef0123456789abcdef01234567"  # a W&B API key's shape
 
 
 def run_cli(tmp_path, *args, check=True):
@@ -35,6 +42,7 @@ def run_cli(tmp_path, *args, check=True):
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "WANDB_API_KEY": SECRET},
     )
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
@@ -85,6 +93,12 @@ def test_wandb_run_has_step0_statistics_for_every_layer(tiny_run):
         assert any(key.startswith(f"act_hist/{name}") for key in merged), name
 
 
+def test_no_secret_is_written_into_the_run_folder(tiny_run):
+    for path in tiny_run.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
 def test_train_loss_and_accuracy_reach_wandb(tiny_run):
     keys = {key for row in read_run(tiny_run).history for key in row}
     assert {"train/loss", "train/acc", "val/loss", "val/acc"} <= keys
@@ -100,13 +114,24 @@ def test_train_loss_and_accuracy_reach_wandb(tiny_run):
         ("model.depth=0", "error: model.depth=0 must be a positive integer"),
         ("data.batch_size=0", "error: data.batch_size=0 must be a positive integer"),
         ("trainer.max_epochs=two", "error: trainer.max_epochs='two' must be a positive integer"),
+        ("model=resnet model.depth=21", "error: model.depth=21 is not a resnet depth; choose one of: "),
     ],
 )
-def test_bad_input_exits_2_with_one_line_and_no_run_folder(tmp_path, override, message):
-    result = run_cli(tmp_path, "train", override, check=False)
+def test_bad_input_exits_2_with_one_line_and_no_run_folder(tmp_path, capsys, override, message):
+    """In-process, through the same `main` the command line runs (one real subprocess is below)."""
+    code = main(["train", *override.split(), f"runs_dir={tmp_path / 'runs'}", "data.root=" + str(tmp_path)])
+    stderr = capsys.readouterr().err
+    assert code == 2
+    assert stderr.startswith(message), stderr
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_bad_input_through_a_real_process(tmp_path):
+    result = run_cli(tmp_path, "train", "init=foo", check=False)
     assert result.returncode == 2
-    assert result.stderr.startswith(message), result.stderr
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: init.name='foo' is unknown; choose one of: ")
+    assert result.stderr.count("\n") == 1
     assert not (tmp_path / "runs").exists()
 
 
