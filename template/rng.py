@@ -15,11 +15,10 @@ from lightning.pytorch import Callback
 
 
 class RngState(Callback):
-    """Saved with each checkpoint; restored when training starts, after Lightning's sanity-check
-    validation, which draws from the generators too and would otherwise shift the resumed run."""
-
-    def __init__(self):
-        self._restored: dict | None = None
+    """Saved with each checkpoint, and restored as soon as Lightning restores the checkpoint: before it
+    creates the first training iterator, whose creation draws from the generators as the iterator of
+    every later epoch does in an unbroken run. (The sanity-check validation would draw in between; a
+    resumed run skips it, see train.py.)"""
 
     def state_dict(self) -> dict:
         name, keys, position, has_gauss, cached = np.random.get_state()
@@ -35,12 +34,7 @@ class RngState(Callback):
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        self._restored = state
-
-    def on_train_start(self, trainer, pl_module) -> None:
-        if self._restored is not None:
-            _apply(self._restored)
-            self._restored = None
+        _apply(state)
 
 
 def _apply(state: dict) -> None:

@@ -102,11 +102,14 @@ def _fit(cfg: DictConfig, datamodule, model, report, run_dir: Path) -> Path:
     )
     logger = make_logger(cfg, run_dir, resume_id=resume.wandb_run_id(run_dir) if cfg.resume else None)
     summary = Summary(run_dir, cfg, monitor, report, logger)
+    arguments = OmegaConf.to_container(cfg.trainer)
+    if cfg.resume:  # the sanity check would draw random numbers an unbroken run does not draw there
+        arguments.setdefault("num_sanity_val_steps", 0)
     trainer = L.Trainer(
         default_root_dir=run_dir,
         logger=logger if logger is not None else False,
         callbacks=[monitor, checkpoints, RngState(), summary],
-        **OmegaConf.to_container(cfg.trainer),
+        **arguments,
     )
     ckpt_path = resume.last_checkpoint(run_dir) if cfg.resume else None
     try:
