@@ -1,0 +1,127 @@
+"""What every data set of the template shares, whatever its source: splits held as uint8 image tensors
+(N, 3, 32, 32) with int64 labels, the validation split held out of the training set with a fixed seed,
+and the two ways of serving them — torchvision's DataLoader with transforms v2 (`data.loader=torch`,
+the default) or the on-device loader (`data.loader=device`).
+
+A source subclasses `DataModule` and says how to fetch (`prepare_data`) and read (`load_splits`) its
+data. The splits are read on first need — `setup`, or `sample_inputs` before any Trainer exists (a
+data-dependent init such as LSUV runs before `fit`).
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from template.data import augment
+from template.data.device_loader import DeviceLoader
+from template.errors import UsageError
+
+SPLIT_SEED = 0  # fixed, not the run's seed: every run validates on the same held-out images
+
+Split = tuple[Tensor, Tensor]  # uint8 images (N, 3, 32, 32), int64 labels (N,)
+
+
+def hold_out(images: Tensor, labels: Tensor, count: int) -> tuple[Split, Split]:
+    """(train, val): `count` samples drawn with SPLIT_SEED for validation, the rest for training.
+    torch's random_split does this for Datasets; here the splits stay plain tensors, which the
+    on-device loader needs."""
+    if not 0 <= count < len(labels):
+        raise UsageError(f"data.val_size={count} must be smaller than the {len(labels)} training images")
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(SPLIT_SEED))
+    val, train = order[:count], order[count:]
+    return (images[train], labels[train]), (images[val], labels[val])
+
+
+class ImageTensors(Dataset):
+    """One uint8 image tensor through a torchvision transform per sample: the DataLoader path."""
+
+    def __init__(self, images: Tensor, labels: Tensor, transform):
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int):
+        return self.transform(self.images[index]), self.labels[index]
+
+
+class DataModule(L.LightningDataModule):
+    """A CIFAR-shaped classification set; subclasses set `name`, `num_classes`, `mean`, `std`."""
+
+    name: str
+    num_classes: int
+    image_shape = (3, 32, 32)
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def __init__(self, cfg, seed: int):
+        super().__init__()
+        self.cfg, self.seed = cfg, seed
+        self.batch_size = cfg.batch_size
+        self.device = torch.device("cpu")  # the training device, learned in setup
+        self._splits: dict[str, Split] | None = None
+        self._on_device: dict[str, Split] = {}
+
+    def load_splits(self) -> dict[str, Split]:
+        """{"train": ..., "val": ..., "test": ...}, read after `prepare_data`."""
+        raise NotImplementedError
+
+    def splits(self) -> dict[str, Split]:
+        if self._splits is None:
+            self._splits = self.load_splits()
+        return self._splits
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.trainer is not None:
+            self.device = self.trainer.strategy.root_device
+        self.splits()  # read the files now, where Lightning expects it
+
+    def sample_inputs(self, n: int) -> Tensor:
+        """n normalised, unaugmented training images (fewer if the split is smaller), for inits fitted
+        to data. The training split is already in random order, so its first n are a random sample."""
+        images, _ = self.splits()["train"]
+        return augment.normalize(images[:n], self.mean, self.std)
+
+    def train_dataloader(self):
+        return self._loader("train")
+
+    def val_dataloader(self):
+        return self._loader("val")
+
+    def test_dataloader(self):
+        return self._loader("test")
+
+    def _loader(self, split: str):
+        train = split == "train"
+        if self.cfg.loader == "device":
+            images, labels = self._device_copy(split)
+            return DeviceLoader(
+                images,
+                labels,
+                self.mean,
+                self.std,
+                self.batch_size,
+                train=train,
+                seed=self.seed,
+                device=self.device,
+            )
+        make = augment.train_transform if train else augment.eval_transform
+        workers = self.cfg.num_workers
+        return DataLoader(
+            ImageTensors(*self.splits()[split], make(self.mean, self.std)),
+            batch_size=self.batch_size,
+            shuffle=train,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=self.device.type == "cuda",
+        )
+
+    def _device_copy(self, split: str) -> Split:
+        """The split on the training device, copied once however often a loader is asked for."""
+        key = f"{split}@{self.device}"
+        if key not in self._on_device:
+            self._on_device[key] = tuple(t.to(self.device) for t in self.splits()[split])
+        return self._on_device[key]
