@@ -1,0 +1,22 @@
+"""The GPU section (ResNet-18 in bf16: images/s and MFU) cannot run without a GPU, so its wiring is run
+here on the CPU, tiny, with the device name faked: the same Setup, both loops under bf16 autocast, and
+MFU computed from the counted FLOPs and the table's peak."""
+
+import pytest
+import torch
+
+import template.bench as bench
+from template.bench.options import parse
+
+
+def test_gpu_plan_runs_both_loops_and_computes_mfu(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100 80GB HBM3")
+    options = parse(["device=cpu", "mfu_batch_size=2", "steps=1", "warmup=0", "logger=none"])
+    plan = bench._gpu_plan(options, tmp_path, torch.device("cpu"))
+    assert set(plan) == {"resnet18_bf16_plain", "resnet18_bf16_template"}
+    for name, measure in plan.items():
+        record = measure(0)
+        assert record["images"] == 2, name
+        assert record["flops_per_image"] == pytest.approx(3.33e9, rel=0.01)  # ResNet-18, 64 channels
+        assert record["peak_tflops"] == 989.0
+        assert record["mfu"] == pytest.approx(record["flops_per_image"] * record["images_per_s"] / 989e12)
