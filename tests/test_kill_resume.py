@@ -75,9 +75,19 @@ def unbroken(tmp_path_factory) -> Path:
     return tmp_path / "runs" / "unbroken"
 
 
-def test_sigkill_in_epoch_two_then_resume_gives_the_unbroken_weights(tmp_path, unbroken):
+@pytest.fixture(scope="module")
+def unbroken_on_device(tmp_path_factory) -> Path:
+    tmp_path = tmp_path_factory.mktemp("unbroken_on_device")
+    code, stderr = finish(start(tmp_path, *RUN, "data.loader=device", "run_name=unbroken"))
+    assert code == 0, stderr[-3000:]
+    return tmp_path / "runs" / "unbroken"
+
+
+@pytest.mark.parametrize("loader", ["torch", "device"])
+def test_sigkill_in_epoch_two_then_resume_gives_the_unbroken_weights(tmp_path, request, loader):
+    unbroken = request.getfixturevalue("unbroken" if loader == "torch" else "unbroken_on_device")
     run = tmp_path / "runs" / "killed"
-    process = start(tmp_path, *RUN, "run_name=killed")
+    process = start(tmp_path, *RUN, f"data.loader={loader}", "run_name=killed")
     wait_for(run / "checkpoints" / "epoch000.ckpt", process)
     time.sleep(0.5)  # into epoch two
     process.send_signal(signal.SIGKILL)

@@ -64,6 +64,21 @@ class DataModule(L.LightningDataModule):
         self.device = torch.device("cpu")  # the training device, learned in setup
         self._splits: dict[str, Split] | None = None
         self._on_device: dict[str, Split] = {}
+        self._device_train_loader: DeviceLoader | None = None
+        self._restored_position: dict | None = None
+
+    def state_dict(self) -> dict:
+        """The on-device training loader's position (epoch, batches done), saved with each checkpoint.
+
+        Lightning restores a loader's own state only when it builds the loader after the restore; a
+        schedule that asks for `estimated_stepping_batches` makes it build (and prefetch from) the loader
+        earlier, so a resumed run would start its epochs from zero. The DataModule's state is restored
+        before that, and handed to the loader as it is made."""
+        loader = self._device_train_loader
+        return {} if loader is None else {"device_train_loader": loader.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._restored_position = state.get("device_train_loader")
 
     def load_splits(self) -> dict[str, Split]:
         """{"train": ..., "val": ..., "test": ...}, read after `prepare_data`."""
@@ -98,7 +113,7 @@ class DataModule(L.LightningDataModule):
         train = split == "train"
         if self.cfg.loader == "device":
             images, labels = self._device_copy(split)
-            return DeviceLoader(
+            loader = DeviceLoader(
                 images,
                 labels,
                 self.mean,
@@ -108,6 +123,12 @@ class DataModule(L.LightningDataModule):
                 seed=self.seed,
                 device=self.device,
             )
+            if train:
+                if self._restored_position is not None:
+                    loader.load_state_dict(self._restored_position)
+                    self._restored_position = None
+                self._device_train_loader = loader
+            return loader
         make = augment.train_transform if train else augment.eval_transform
         workers = self.cfg.num_workers
         return DataLoader(

@@ -24,6 +24,7 @@ def test_same_seed_same_data_other_seed_other_data(data_cfg):
     for split in ("train", "val", "test"):
         assert torch.equal(first[split][0], again[split][0]) and torch.equal(first[split][1], again[split][1])
         assert not torch.equal(first[split][0], other[split][0])
+    assert not torch.equal(first["train"][0][:100], first["test"][0])  # distinct draws of one task
     images, labels = synthetic.generate(64, seed=3)
     assert images.shape == (64, 3, 32, 32) and images.dtype == torch.float32
     assert (
