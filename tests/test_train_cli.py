@@ -139,3 +139,21 @@ def test_unknown_command_is_refused(tmp_path):
     result = run_cli(tmp_path, "fly", check=False)
     assert result.returncode == 2
     assert result.stderr == "error: command 'fly' is unknown; choose one of: train, inits, compare, bench\n"
+
+
+def test_unwritable_runs_folder_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    code = main(
+        [
+            "train",
+            "data=synthetic",
+            "data.synthetic_train_size=64",
+            "data.val_size=16",
+            f"runs_dir={blocker / 'runs'}",
+        ]
+    )
+    stderr = capsys.readouterr().err
+    assert code == 2
+    assert stderr.startswith(f"error: cannot create the run folder {blocker / 'runs'}/")
+    assert stderr.rstrip().endswith("set runs_dir= to a writable folder") and stderr.count("\n") == 1
