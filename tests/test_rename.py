@@ -94,6 +94,7 @@ def test_renamed_copy_passes_its_fast_tests(tmp_path):
             "-rnE",
             r"(import|from) template\b|template\.[a-z_]+\(|-m template\b",
             "--include=*.py",
+            "--exclude=test_rename.py",  # holds the old name as test data, on purpose
             "--include=Makefile",
             "--include=*.toml",
             ".",
@@ -105,7 +106,17 @@ def test_renamed_copy_passes_its_fast_tests(tmp_path):
     assert leftovers == ""
     env = {**os.environ, "PYTHONPATH": str(root)}  # the copy is not installed; its CLI runs from tmp folders
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"],
+        # test_rename.py itself is left out: its examples spell the old name, which is now another package
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-x",
+            "-p",
+            "no:cacheprovider",
+            "--ignore=tests/test_rename.py",
+        ],
         cwd=root,
         capture_output=True,
         text=True,
