@@ -155,7 +155,7 @@ def load(overrides: list[str] = ()) -> DictConfig:
 
 
 def _experiment(cli: DictConfig) -> list[DictConfig]:
-    experiment = OmegaConf.select(cli, "experiment")
+    experiment = _plain(cli, "experiment")
     if experiment is None:
         return []
     if experiment not in experiments():
@@ -175,7 +175,7 @@ def _trainer_preset(name: str) -> DictConfig:
 
 
 def _run_to_resume(cli: DictConfig) -> Path | None:
-    wanted = OmegaConf.select(cli, "resume")
+    wanted = _plain(cli, "resume")
     if wanted in (None, ""):
         return None
     return resume.find_run(str(wanted), str(OmegaConf.select(cli, "runs_dir") or Config.runs_dir))
@@ -260,6 +260,14 @@ def _merge(cfg: DictConfig, layer: DictConfig) -> DictConfig:
         if isinstance(parent, DictConfig) and key.rpartition(".")[2] not in parent:
             valid = ", ".join(str(k) for k in parent)
             raise UsageError(f"unknown config key {key!r}; valid keys here: {valid}") from None
+        raise UsageError(f"bad value for {key}: {_first_line(error)}") from None
+
+
+def _plain(cli: DictConfig, key: str):
+    """A key read before the layers are merged, when an interpolation has nothing to refer to yet."""
+    try:
+        return OmegaConf.select(cli, key)
+    except OmegaConfBaseException as error:
         raise UsageError(f"bad value for {key}: {_first_line(error)}") from None
 
 

@@ -73,6 +73,8 @@ def test_init_options_reach_the_config():
         ),
         (["trainer=foo"], "trainer='foo' is unknown; choose one of: cpu_ddp, ddp, ddp_spawn, fsdp"),
         (["experiment=nope"], "experiment='nope' is unknown; choose one of: "),
+        (["experiment=${seed}"], "bad value for experiment: Interpolation key 'seed' not found"),
+        (["resume=${nope}"], "bad value for resume: Interpolation key 'nope' not found"),
         (["depth"], "override 'depth' is not of the form key=value"),
         (["=3"], "override '=3' is not of the form key=value"),
     ],
