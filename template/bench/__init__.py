@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import warnings
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -48,10 +47,7 @@ def main(overrides: list[str]) -> int:
 def run(options: Options, command: str) -> tuple[dict, Path]:
     """Every measurement, `options.repeats` times interleaved; returns bench.json's content and path."""
     folder = _unused(Path(options.runs_dir).resolve() / f"bench-{datetime.now():%Y%m%d-%H%M%S}")
-    with tempfile.TemporaryDirectory(prefix="template-bench-") as scratch, warnings.catch_warnings():
-        # Lightning's advice for short runs ("no val_dataloader", "log_every_n_steps") would repeat
-        # every repetition and bury the progress lines.
-        warnings.simplefilter("ignore")
+    with tempfile.TemporaryDirectory(prefix="template-bench-") as scratch:
         plan = _plan(options, Path(scratch))
         measurements: dict[str, list[dict]] = {name: [] for name in plan}
         for repeat in range(options.repeats):

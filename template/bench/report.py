@@ -1,7 +1,7 @@
 """What the bench writes and prints: `bench.json` (every repeat, the medians, the machine, the command) and
 a rich table of the headline numbers against their targets.
 
-Ratios are taken within each repetition (the template's run over the plain loop's run just before it)
+Ratios are taken within each repetition (the template's run over the plain loop's run of the same one)
 and their median reported: pairing cancels the slow drift of a shared machine's load, the median its
 spikes. The spread (min and max over repetitions) is printed next to it, so a noisy machine shows.
 """
@@ -9,6 +9,7 @@ spikes. The spread (min and max over repetitions) is printed next to it, so a no
 from __future__ import annotations
 
 import math
+import os
 import platform
 import statistics
 from datetime import datetime, timezone
@@ -98,8 +99,6 @@ def _cpu_model() -> str:
 
 
 def _cpu_count() -> int:
-    import os
-
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

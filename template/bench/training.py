@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,13 +172,16 @@ def template_loop(setup: Setup, monitor: bool, logger: str, folder: Path) -> Mea
 
 @contextlib.contextmanager
 def _quiet_lightning():
-    """Lightning's per-Trainer banner ("GPU available: ...") would bury the bench's own output."""
+    """Lightning's per-Trainer banner ("GPU available: ...") and its advice for short runs ("no
+    val_dataloader", "log_every_n_steps") would repeat every repetition and bury the bench's output."""
     lightning_log, level = (
         logging.getLogger("lightning.pytorch"),
         logging.getLogger("lightning.pytorch").level,
     )
     lightning_log.setLevel(logging.WARNING)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
     finally:
         lightning_log.setLevel(level)
