@@ -88,7 +88,7 @@ def test_sigkill_in_epoch_two_then_resume_gives_the_unbroken_weights(tmp_path, r
     unbroken = request.getfixturevalue("unbroken" if loader == "torch" else "unbroken_on_device")
     run = tmp_path / "runs" / "killed"
     process = start(tmp_path, *RUN, f"data.loader={loader}", "run_name=killed")
-    wait_for(run / "checkpoints" / "epoch000.ckpt", process)
+    wait_for(run / "checkpoints" / "last.ckpt", process)  # written after epoch000.ckpt
     time.sleep(0.5)  # into epoch two
     process.send_signal(signal.SIGKILL)
     finish(process)
@@ -112,7 +112,7 @@ def test_sigkill_in_epoch_two_then_resume_gives_the_unbroken_weights(tmp_path, r
 def test_sigterm_saves_last_checkpoint_and_an_interrupted_summary(tmp_path, unbroken):
     run = tmp_path / "runs" / "stopped"
     process = start(tmp_path, *RUN, "run_name=stopped")
-    wait_for(run / "checkpoints" / "epoch000.ckpt", process)
+    wait_for(run / "checkpoints" / "last.ckpt", process)  # written after epoch000.ckpt
     time.sleep(0.5)
     process.send_signal(signal.SIGTERM)
     code, stderr = finish(process)
