@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from filelock import FileLock
 from torchvision import datasets
 from torchvision.datasets.utils import check_integrity, download_and_extract_archive
 
@@ -44,8 +45,13 @@ class CIFAR(DataModule):
 
     def prepare_data(self) -> None:
         """Download when files are missing (and `data.download`), then verify every file. torchvision's
-        download also unpacks an archive already in `data.root`, so a copy put there works offline."""
-        missing = [path for path in self.files() if not path.is_file()]
+        download also unpacks an archive already in `data.root`, so a copy put there works offline.
+
+        Every process of a job may get here at once: torchrun starts them together, and `train` needs
+        the data (for a data-dependent init) before Lightning's own rank-zero `prepare_data`. A file
+        lock in `data.root` lets the first process download while the others wait and then find the
+        files in place, rather than each fetching and unpacking the archive over the others."""
+        missing = self._missing()
         if missing and not self.cfg.download:
             raise UsageError(
                 f"{self.title} is not in {self.root}/ ({missing[0]} is missing) and data.download=false; "
@@ -53,8 +59,20 @@ class CIFAR(DataModule):
                 f"{self.root}/), or train offline: {OFFLINE}"
             )
         if missing:
-            self._download()
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise UsageError(
+                    f"cannot create data.root={self.root}: {error.strerror}; "
+                    "set data.root= to a writable folder"
+                ) from None
+            with FileLock(self.root / f".{self.name}.lock"):
+                if self._missing():  # another process may have fetched them while this one waited
+                    self._download()
         self._verify()
+
+    def _missing(self) -> list[Path]:
+        return [path for path in self.files() if not path.is_file()]
 
     def _download(self) -> None:
         try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import http.server
 import threading
+from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import torch
@@ -12,7 +14,7 @@ from fake_cifar import LAYOUT, write_fake_cifar
 from omegaconf import OmegaConf
 from torchvision import datasets
 
-from template.config import DataConfig
+from template.schema import DataConfig
 
 CLASSES = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}
 
@@ -57,21 +59,31 @@ def data_cfg(tmp_path):
     return make
 
 
+class Served(NamedTuple):
+    folder: Path  # what the server serves
+    url: str
+    requests: list[str]  # "GET /path", ... in the order asked
+
+
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def log_request(self, *args):
+        self.server.requests.append(f"{self.command} {self.path}")
+
 
 @pytest.fixture
 def http_folder(tmp_path):
-    """(folder, url): a loopback HTTP server on a free port serving `folder`, for the download path."""
+    """A loopback HTTP server on a free port serving a folder, for the download path."""
     folder = tmp_path / "served"
     folder.mkdir()
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(QuietHandler, directory=folder)
     )
+    server.requests = []
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    yield Served(folder, f"http://127.0.0.1:{server.server_address[1]}", server.requests)
     server.shutdown()
     server.server_close()

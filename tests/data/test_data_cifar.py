@@ -1,6 +1,7 @@
 """CIFAR through torchvision on small files in the real format: splits, loaders, and the one-line
 errors for no network, no files and damaged files — without ever unpickling a file that failed its md5."""
 
+import concurrent.futures
 import hashlib
 import pickle
 import tarfile
@@ -82,9 +83,8 @@ def archive(fake_cifar, tmp_path, monkeypatch, folder, md5=None):
 
 def serve_archive(fake_cifar, http_folder, tmp_path, monkeypatch, md5=None):
     """The archive on the loopback server, with CIFAR10's url pointing at it."""
-    folder, url = http_folder
-    archive(fake_cifar, tmp_path, monkeypatch, folder, md5)
-    monkeypatch.setattr(datasets.CIFAR10, "url", f"{url}/{datasets.CIFAR10.filename}")
+    archive(fake_cifar, tmp_path, monkeypatch, http_folder.folder, md5)
+    monkeypatch.setattr(datasets.CIFAR10, "url", f"{http_folder.url}/{datasets.CIFAR10.filename}")
 
 
 def test_download_fetches_extracts_and_verifies(fake_cifar, http_folder, data_cfg, tmp_path, monkeypatch):
@@ -94,6 +94,24 @@ def test_download_fetches_extracts_and_verifies(fake_cifar, http_folder, data_cf
     module.setup("fit")
     assert [len(module.splits()[split][1]) for split in ("train", "val", "test")] == [90, 10, 20]
     assert (tmp_path / "data" / datasets.CIFAR10.filename).is_file()  # kept: a later run re-extracts from it
+
+
+def test_processes_preparing_at_once_download_once(fake_cifar, http_folder, data_cfg, tmp_path, monkeypatch):
+    """As torchrun's ranks do: four at once on one shared root; the first downloads, the rest wait for it
+    and find the files. "Once" is measured against a lone download's requests (torchvision sends more
+    than one per download: it first follows redirects)."""
+    serve_archive(fake_cifar, http_folder, tmp_path, monkeypatch)
+    data.build(data_cfg(root=str(tmp_path / "alone"), val_size=10), seed=0).prepare_data()
+    one_download = list(http_folder.requests)
+    http_folder.requests.clear()
+
+    modules = [data.build(data_cfg(val_size=10), seed=0) for _ in range(4)]
+    with concurrent.futures.ThreadPoolExecutor(len(modules)) as pool:
+        list(pool.map(lambda module: module.prepare_data(), modules))
+    assert http_folder.requests == one_download
+    for module in modules:
+        module.setup("fit")
+        assert len(module.splits()["train"][1]) == 90
 
 
 def test_an_archive_copied_into_the_root_is_unpacked_without_network(
@@ -126,7 +144,7 @@ def test_reading_before_prepare_data_names_the_missing_file(data_cfg, tmp_path):
 )
 def test_a_bad_download_says_why(fake_cifar, http_folder, data_cfg, tmp_path, monkeypatch, path, reason):
     serve_archive(fake_cifar, http_folder, tmp_path, monkeypatch, md5="0" * 32)
-    monkeypatch.setattr(datasets.CIFAR10, "url", f"{http_folder[1]}/{path}")
+    monkeypatch.setattr(datasets.CIFAR10, "url", f"{http_folder.url}/{path}")
     with pytest.raises(UsageError) as error:
         data.build(data_cfg(), seed=0).prepare_data()
     assert str(error.value) == (
