@@ -35,7 +35,7 @@ def create(cfg: DictConfig) -> tuple[Path, bool]:
         run_dir = Path(cfg.runs_dir).resolve() / (cfg.run_name or default_name(cfg))
         if _global_rank() == 0:
             if not cfg.run_name:
-                run_dir = _unused(run_dir)
+                run_dir = unused(run_dir)
             _make(run_dir, cfg)
     os.environ[RUN_DIR_ENV] = str(run_dir)
     return run_dir, True
@@ -52,12 +52,12 @@ def _torchrun_job() -> str | None:
     return None if run_id in (None, "", "none") else run_id
 
 
-def _unused(run_dir: Path) -> Path:
-    """Two runs started in the same second get `-2`, `-3`, ... rather than one folder."""
-    candidate, count = run_dir, 1
+def unused(folder: Path) -> Path:
+    """Two runs (or benches) started in the same second get `-2`, `-3`, ... rather than one folder."""
+    candidate, count = folder, 1
     while candidate.exists():
         count += 1
-        candidate = run_dir.with_name(f"{run_dir.name}-{count}")
+        candidate = folder.with_name(f"{folder.name}-{count}")
     return candidate
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from template import run_folder
 from template.bench import flops, loader, report, startup
 from template.bench.inputs import NUM_CLASSES, Setup, build_model
 from template.bench.options import Options, parse
@@ -46,7 +47,7 @@ def main(overrides: list[str]) -> int:
 
 def run(options: Options, command: str) -> tuple[dict, Path]:
     """Every measurement, `options.repeats` times interleaved; returns bench.json's content and path."""
-    folder = _unused(Path(options.runs_dir).resolve() / f"bench-{datetime.now():%Y%m%d-%H%M%S}")
+    folder = run_folder.unused(Path(options.runs_dir).resolve() / f"bench-{datetime.now():%Y%m%d-%H%M%S}")
     with tempfile.TemporaryDirectory(prefix="template-bench-") as scratch:
         plan = _plan(options, Path(scratch))
         measurements: dict[str, list[dict]] = {name: [] for name in plan}
@@ -136,12 +137,3 @@ def _record(measurement: Measurement) -> dict:
         "images_per_s": measurement.images_per_s,
         "images_per_cpu_s": measurement.images_per_cpu_s,
     }
-
-
-def _unused(folder: Path) -> Path:
-    """Two benches started in the same second get `-2`, `-3`, ..."""
-    candidate, count = folder, 1
-    while candidate.exists():
-        count += 1
-        candidate = folder.with_name(f"{folder.name}-{count}")
-    return candidate

@@ -12,30 +12,30 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 
-from template import config, models
+from template import models, schema
 from template.errors import UsageError
 
 
 @dataclass(frozen=True)
 class Options:
-    model: str = config.ModelConfig.name
-    depth: int = config.ModelConfig.depth
-    width: int = config.ModelConfig.width
-    batch_size: int = config.DataConfig.batch_size
+    model: str = schema.ModelConfig.name
+    depth: int = schema.ModelConfig.depth
+    width: int = schema.ModelConfig.width
+    batch_size: int = schema.DataConfig.batch_size
     # One monitor interval (stats.every_n_steps): the timed window then holds exactly one logging step,
     # so the monitor's cost is counted in the proportion a real run pays it.
-    steps: int = config.StatsConfig.every_n_steps
+    steps: int = schema.StatsConfig.every_n_steps
     warmup: int = 5  # steps run before the timed window: allocator, cuDNN autotuning, W&B's first write
     repeats: int = 5
     device: str = "auto"  # auto: cuda when torch.cuda.is_available(), else cpu
     threads: int = 0  # torch.set_num_threads; 0 keeps torch's choice
     logger: str = "wandb"  # the template's default logger, offline into a temporary folder; or none
     loader_size: int = 10_000  # images in the in-memory uint8 set the two loaders augment
-    workers: int = config.DataConfig.num_workers  # torchvision DataLoader worker processes
+    workers: int = schema.DataConfig.num_workers  # torchvision DataLoader worker processes
     startup: bool = True  # measure startup_s (one `python -m template train` subprocess per repeat)
     mfu_batch_size: int = 512  # ResNet-18 bf16 throughput and MFU, on a GPU only
     peak_tflops: float = 0.0  # the device's dense bf16 peak; 0 looks it up by device name
-    runs_dir: str = config.Config.runs_dir
+    runs_dir: str = schema.Config.runs_dir
 
     @property
     def torch_device(self) -> torch.device:

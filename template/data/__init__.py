@@ -6,7 +6,7 @@ or by the on-device loader (`data.loader`).
     datamodule.prepare_data()                 #    prepare_data, setup, *_dataloader, sample_inputs(n)
 
 A new data set is a `DataModule` subclass that implements `load_splits` (and `prepare_data` if it
-fetches files), added to `DATASETS` and to the choices of `data.name` in `template/config.py`.
+fetches files), added to `DATASETS` and to the choices of `data.name` in `template/schema.py`.
 """
 
 from template.data.cifar import CIFAR10, CIFAR100

@@ -4,7 +4,7 @@ that names the valid choices, raised before anything is measured."""
 import pytest
 import torch
 
-from template import config
+from template import schema
 from template.bench.options import Options, parse
 from template.errors import UsageError
 
@@ -12,12 +12,12 @@ from template.errors import UsageError
 def test_defaults_measure_the_model_make_train_trains():
     options = parse([])
     assert (options.model, options.depth, options.width, options.batch_size) == (
-        config.ModelConfig.name,
-        config.ModelConfig.depth,
-        config.ModelConfig.width,
-        config.DataConfig.batch_size,
+        schema.ModelConfig.name,
+        schema.ModelConfig.depth,
+        schema.ModelConfig.width,
+        schema.DataConfig.batch_size,
     )
-    assert options.steps == config.StatsConfig.every_n_steps  # one monitor logging step per window
+    assert options.steps == schema.StatsConfig.every_n_steps  # one monitor logging step per window
     assert options.device == ("cuda" if torch.cuda.is_available() else "cpu")
 
 

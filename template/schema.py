@@ -1,0 +1,104 @@
+"""The configuration's schema: every key, its type and default, and the choices and bounds a type cannot
+express. `configs/default.yaml` sets the same keys with comments; `template.config` loads, merges and
+checks against this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class InitConfig:
+    name: str = "kaiming"
+    options: dict[str, Any] = field(default_factory=dict)  # passed to the scheme as keyword arguments
+
+
+@dataclass
+class ModelConfig:
+    name: str = "plain"
+    depth: int = 11  # weight layers, classifier included
+    width: int = 16  # channels of the first stage; each later stage doubles it
+    activation: str = "relu"  # relu | leaky_relu | tanh | gelu
+    negative_slope: float = 0.01  # leaky_relu only
+    norm: str = "none"  # none | batch
+    compile: bool = False  # torch.compile the model
+
+
+@dataclass
+class DataConfig:
+    name: str = "cifar10"  # cifar10 | cifar100 | synthetic
+    root: str = "data"
+    batch_size: int = 128  # per device (Lightning's convention): the global batch is devices x this
+    num_workers: int = 2
+    val_size: int = 5000  # held out of the training set with a fixed seed
+    loader: str = "torch"  # torch | device (whole data set resident on the training device)
+    download: bool = True
+    synthetic_train_size: int = 5000
+    synthetic_test_size: int = 1000
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "sgd"  # sgd | adamw
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = False
+
+
+@dataclass
+class SchedulerConfig:
+    name: str = "cosine"  # cosine | none
+    warmup_epochs: int = 0
+
+
+@dataclass
+class StatsConfig:
+    every_n_steps: int = 50
+    modules: list[str] = field(default_factory=lambda: ["Conv2d", "Linear"])
+    histogram_bins: int = 64
+    vanish_factor: float = 1e-2  # flag a layer whose activation variance falls below this x the first's
+    explode_factor: float = 1e2  # ... or rises above this x the first's
+    on_nonfinite: str = "stop"  # stop | warn
+
+
+@dataclass
+class LoggerConfig:
+    name: str = "wandb"  # wandb | tensorboard | csv | none
+    mode: str = "offline"  # offline | online | disabled (wandb only)
+    project: str = "template"
+    group: str | None = None
+
+
+@dataclass
+class Config:
+    seed: int = 0
+    experiment: str | None = None
+    resume: str | None = None  # a run folder, or "last" for the newest one under runs_dir
+    runs_dir: str = "runs"
+    run_name: str | None = None  # default: <time>-<init>-<model><depth>-<data>-s<seed>
+    init: InitConfig = field(default_factory=InitConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    stats: StatsConfig = field(default_factory=StatsConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    trainer: dict[str, Any] = field(default_factory=dict)  # passed through to lightning.Trainer
+
+
+CHOICES = {
+    "model.activation": ("relu", "leaky_relu", "tanh", "gelu"),
+    "model.norm": ("none", "batch"),
+    "data.name": ("cifar10", "cifar100", "synthetic"),
+    "data.loader": ("torch", "device"),
+    "optimizer.name": ("sgd", "adamw"),
+    "scheduler.name": ("cosine", "none"),
+    "stats.on_nonfinite": ("stop", "warn"),
+    "logger.name": ("wandb", "tensorboard", "csv", "none"),
+    "logger.mode": ("offline", "online", "disabled"),
+}
+POSITIVE = ("model.depth", "model.width", "data.batch_size", "stats.every_n_steps", "stats.histogram_bins")
+NON_NEGATIVE = ("data.num_workers", "data.val_size", "scheduler.warmup_epochs", "optimizer.weight_decay")
