@@ -7,10 +7,15 @@ exactly the layers a user wrote, with `named_modules()` names free of a wrapper 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import lightning as L
 import torch
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
+
+if TYPE_CHECKING:
+    from template.data.datamodule import Batch
 
 
 class Classifier(L.LightningModule):
@@ -27,41 +32,50 @@ class Classifier(L.LightningModule):
         self.scheduler_options = dict(scheduler)
         self.save_hyperparameters(ignore=["model"])
         self.loss = nn.CrossEntropyLoss()
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.model(inputs)
 
-    def _step(self, batch, split: str, accuracy: MulticlassAccuracy) -> torch.Tensor:
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         inputs, targets = batch
         logits = self(inputs)
         loss = self.loss(logits, targets)
-        accuracy(logits, targets)
-        # Training metrics per step (W&B's `train/loss`), evaluation metrics per epoch over all ranks.
-        training = split == "train"
-        self.log(
-            f"{split}/loss",
-            loss,
-            on_step=training,
-            on_epoch=not training,
-            prog_bar=True,
-            sync_dist=not training,
-        )
-        self.log(f"{split}/acc", accuracy, on_step=training, on_epoch=not training, prog_bar=True)
+        if self._logger_writes_this_step():
+            accuracy = (logits.argmax(1) == targets).float().mean()
+            self.log_dict({"train/loss": loss, "train/acc": accuracy}, prog_bar=True)
         return loss
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train", self.train_acc)
+    def _logger_writes_this_step(self) -> bool:
+        """Lightning's logger writes step metrics every `trainer.log_every_n_steps` steps, yet each
+        `self.log` costs about half a millisecond of Python (measured on a CPU: two calls a step were 1.1
+        ms of the template's 2.7 ms over a plain loop), more than a small model's whole step on a GPU.
+        So training metrics are logged on exactly the steps the logger writes — what W&B receives is
+        unchanged — and on the last step of each epoch and of the run, which the summary reports. The
+        progress bar shows them as of that step."""
+        step = self.global_step + 1
+        return (
+            step % self.trainer.log_every_n_steps == 0
+            or self.trainer.is_last_batch
+            or step == self.trainer.max_steps
+        )
 
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "val", self.val_acc)
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._evaluate(batch, "val", self.val_acc)
 
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "test", self.test_acc)
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._evaluate(batch, "test", self.test_acc)
 
-    def configure_optimizers(self):
+    def _evaluate(self, batch: Batch, split: str, accuracy: MulticlassAccuracy) -> None:
+        """Loss and accuracy over the whole split, reduced across ranks, logged once per epoch."""
+        inputs, targets = batch
+        logits = self(inputs)
+        accuracy(logits, targets)
+        self.log(f"{split}/loss", self.loss(logits, targets), on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log(f"{split}/acc", accuracy, on_epoch=True, prog_bar=True)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict:
         options = dict(self.optimizer_options)
         name = options.pop("name")
         if name == "sgd":
@@ -74,7 +88,7 @@ class Classifier(L.LightningModule):
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": self._cosine(optimizer)}
 
-    def _cosine(self, optimizer) -> dict:
+    def _cosine(self, optimizer: torch.optim.Optimizer) -> dict:
         """Per-step cosine decay after a linear warm-up: steps, not epochs, so a short run with
         `trainer.max_steps` or `limit_train_batches` still decays to zero."""
         total = max(1, int(self.trainer.estimated_stepping_batches))
