@@ -1,8 +1,9 @@
 """A PyTorch Lightning template for weight-initialisation research.
 
 What a fork builds on: `template.inits` (the registry), `template.models` (`build`), and, importable
-from here, the LightningModule `Classifier`, the variance-monitor callback `VarianceMonitor`, the data
-module factory `build_datamodule`, and `load_config` for scripted runs (then `template.train.train`).
+from here, the LightningModule `Classifier`, the variance-monitor callback `VarianceMonitor`, the
+LightningDataModule base class `DataModule` and the factory `build_datamodule` (a `data.name` to its
+module), and `load_config` for scripted runs (then `template.train.train`).
 They are imported on first use, so `python -m template --help` stays fast.
 """
 
@@ -12,6 +13,7 @@ _EXPORTS = {
     "Classifier": "template.module",
     "VarianceMonitor": "template.monitor",
     "NonFiniteError": "template.monitor",
+    "DataModule": "template.data",
     "build_datamodule": "template.data",
     "load_config": "template.config",
     "UsageError": "template.errors",

@@ -9,6 +9,8 @@ A new data set is a `DataModule` subclass that implements `load_splits` (and `pr
 fetches files), added to `DATASETS` and to the choices of `data.name` in `template/schema.py`.
 """
 
+from omegaconf import DictConfig
+
 from template.data.cifar import CIFAR10, CIFAR100
 from template.data.datamodule import DataModule
 from template.data.device_loader import DeviceLoader
@@ -20,7 +22,7 @@ DATASETS: dict[str, type[DataModule]] = {module.name: module for module in (CIFA
 __all__ = ["DATASETS", "DataModule", "DeviceLoader", "build"]
 
 
-def build(cfg, seed: int) -> DataModule:
+def build(cfg: DictConfig, seed: int) -> DataModule:
     """The data module `cfg` (a DataConfig) names; nothing is read or downloaded until `prepare_data`."""
     if cfg.name not in DATASETS:
         raise UsageError(f"data.name={cfg.name!r} is unknown; choose one of: {', '.join(DATASETS)}")

@@ -10,8 +10,11 @@ data-dependent init such as LSUV runs before `fit`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import lightning as L
 import torch
+from omegaconf import DictConfig
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
@@ -22,6 +25,7 @@ from template.errors import UsageError
 SPLIT_SEED = 0  # fixed, not the run's seed: every run validates on the same held-out images
 
 Split = tuple[Tensor, Tensor]  # uint8 images (N, 3, 32, 32), int64 labels (N,)
+Batch = tuple[Tensor, Tensor]  # normalised float images (B, 3, 32, 32), int64 labels (B,)
 
 
 def hold_out(images: Tensor, labels: Tensor, count: int) -> tuple[Split, Split]:
@@ -57,7 +61,7 @@ class DataModule(L.LightningDataModule):
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
 
-    def __init__(self, cfg, seed: int):
+    def __init__(self, cfg: DictConfig, seed: int):
         super().__init__()
         self.cfg, self.seed = cfg, seed
         self.batch_size = cfg.batch_size
@@ -100,13 +104,13 @@ class DataModule(L.LightningDataModule):
         images, _ = self.splits()["train"]
         return augment.normalize(images[:n], self.mean, self.std)
 
-    def train_dataloader(self):
+    def train_dataloader(self) -> Iterable[Batch]:
         return self._loader("train")
 
-    def val_dataloader(self):
+    def val_dataloader(self) -> Iterable[Batch]:
         return self._loader("val")
 
-    def test_dataloader(self):
+    def test_dataloader(self) -> Iterable[Batch]:
         return self._loader("test")
 
     def _loader(self, split: str):

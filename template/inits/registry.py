@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
@@ -76,7 +76,9 @@ class Scheme:
 _NAMES: dict[str, Scheme] = {}  # every accepted name, canonical or alias, in registration order
 
 
-def register(name: str, *, aliases=(), convention: str = "", formula: str = ""):
+def register(
+    name: str, *, aliases: Iterable[str] = (), convention: str = "", formula: str = ""
+) -> Callable[[Callable], Callable]:
     """Decorator: make `fn` available as `INIT=<name>` (and each alias). See the module docstring."""
 
     def decorate(fn: Callable) -> Callable:

@@ -1,0 +1,45 @@
+"""What DESIGN.md promises a fork can import from `template`, and that importing it stays cheap."""
+
+import subprocess
+import sys
+
+import lightning as L
+import pytest
+
+import template
+from template import config, data, errors, module, monitor
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Classifier", module.Classifier),
+        ("VarianceMonitor", monitor.VarianceMonitor),
+        ("NonFiniteError", monitor.NonFiniteError),
+        ("DataModule", data.DataModule),
+        ("build_datamodule", data.build),
+        ("load_config", config.load),
+        ("UsageError", errors.UsageError),
+    ],
+)
+def test_exports_are_the_documented_objects(name, expected):
+    assert getattr(template, name) is expected
+    assert name in template.__all__
+
+
+def test_exports_are_lightning_pieces():
+    assert issubclass(template.Classifier, L.LightningModule)
+    assert issubclass(template.DataModule, L.LightningDataModule)
+    assert issubclass(template.VarianceMonitor, L.Callback)
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="module 'template' has no attribute 'Trainer'"):
+        template.Trainer  # noqa: B018
+
+
+def test_importing_the_package_does_not_import_torch():
+    """`python -m template --help` and a bad-input refusal should not pay torch's import."""
+    probe = "import sys, template; print('torch' in sys.modules, 'lightning' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "False"]
