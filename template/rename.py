@@ -50,15 +50,20 @@ def check_name(name: str, root: Path = ROOT) -> None:
         raise UsageError(f"NAME={name!r} is taken: a module of that name is already importable")
 
 
-def files_to_edit(root: Path) -> list[Path]:
-    listed = subprocess.run(
+def project_files(root: Path) -> list[str]:
+    """The files git tracks or would track (not ignored), relative to `root`: the project, not its venv,
+    runs or caches."""
+    return subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
         cwd=root,
         capture_output=True,
         text=True,
         check=True,
     ).stdout.split()
-    return [root / f for f in listed if Path(f).suffix in SUFFIXES or f in EXTRA_FILES]
+
+
+def files_to_edit(root: Path) -> list[Path]:
+    return [root / f for f in project_files(root) if Path(f).suffix in SUFFIXES or f in EXTRA_FILES]
 
 
 def rename_text(text: str, new: str) -> str:

@@ -20,6 +20,7 @@ from torch import nn
 
 from template.inits.fans import Layer
 from template.inits.registry import Positive, register
+from template.inits.torch_schemes import dirac
 
 TRUNCATED_NORMAL_STD = 0.87962566103423978  # std of N(0, 1) truncated to [-2, 2], as Keras and JAX write it
 
@@ -105,8 +106,5 @@ def lecun_uniform(layer: Layer) -> None:
     formula="gain·I; conv: gain at the centre tap [d, d] per group, 0 elsewhere",
 )
 def identity(layer: Layer, *, gain: float = 1.0) -> None:
-    if isinstance(layer.module, nn.Linear):
-        nn.init.eye_(layer.weight)
-    else:
-        layer.init_weight(lambda w: nn.init.dirac_(w, groups=layer.groups))
+    dirac(layer)
     layer.weight.mul_(gain)
