@@ -68,7 +68,7 @@ class StatsConfig:
 class LoggerConfig:
     name: str = "wandb"  # wandb | tensorboard | csv | none
     mode: str = "offline"  # offline | online | disabled (wandb only)
-    project: str = "template"
+    project: str = __name__.split(".")[0]  # the package's name, which `make rename` changes
     group: str | None = None
 
 
