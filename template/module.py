@@ -54,11 +54,13 @@ class Classifier(L.LightningModule):
         So training metrics are logged on exactly the steps the logger writes — what W&B receives is
         unchanged — and on the last step of each epoch and of the run, which the summary reports. The
         progress bar shows them as of that step."""
-        step = self.global_step + 1
+        trainer, step = self.trainer, self.global_step + 1
+        every = trainer.log_every_n_steps  # 0: the logger never writes them (Lightning's convention)
         return (
-            step % self.trainer.log_every_n_steps == 0
-            or self.trainer.is_last_batch
-            or step == self.trainer.max_steps
+            (every > 0 and step % every == 0)
+            or trainer.should_stop
+            or trainer.is_last_batch
+            or step == trainer.max_steps
         )
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:

@@ -93,9 +93,35 @@ def logged_rows(module_class, folder, **options) -> tuple[list[dict], dict]:
     return rows, {key: float(value) for key, value in run.callback_metrics.items()}
 
 
-@pytest.mark.parametrize("options", [{"max_epochs": 2}, {"max_steps": 11}])  # 14, 11: not multiples of 3
-def test_training_metrics_reach_the_logger_as_if_logged_every_step(tmp_path, options):
+class StopAtFourthBatch(L.Callback):
+    """As a SIGTERM or early stopping does: `should_stop` set during a step that is not a logging one."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if batch_idx == 3:
+            trainer.should_stop = True
+
+
+@pytest.mark.parametrize("stop", ["max_epochs", "max_steps", "should_stop"])  # at steps 14, 11, 4
+def test_training_metrics_reach_the_logger_as_if_logged_every_step(tmp_path, stop):
+    options = {
+        "max_epochs": {"max_epochs": 2},
+        "max_steps": {"max_steps": 11},
+        "should_stop": {"max_epochs": 2, "callbacks": [StopAtFourthBatch()]},
+    }[stop]
     rows, final = logged_rows(Classifier, tmp_path / "ours", **options)
     reference_rows, reference_final = logged_rows(LogsEveryStep, tmp_path / "reference", **options)
-    assert rows == reference_rows and len(rows) >= 3
+    assert rows == reference_rows and len(rows) >= 2
     assert final == reference_final  # the last step's train/loss and train/acc: the summary's "final"
+
+
+def test_with_logging_off_the_summary_still_gets_the_last_step(tmp_path):
+    """`trainer.log_every_n_steps=0` is Lightning's "never write step metrics"; the last step's values
+    still reach callback_metrics, which summary.json's "final" reads."""
+    finals = []
+    for module_class in (Classifier, LogsEveryStep):
+        torch.manual_seed(0)
+        module = module_class(nn.Linear(6, 3), 3, SGD, {"name": "none", "warmup_epochs": 0})
+        run = trainer(log_every_n_steps=0, max_epochs=2)
+        run.fit(module, loader(n=56))
+        finals.append({key: float(value) for key, value in run.callback_metrics.items()})
+    assert finals[0] == finals[1] and set(finals[0]) == {"train/loss", "train/acc"}
