@@ -7,6 +7,7 @@ exactly the layers a user wrote, with `named_modules()` names free of a wrapper 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import lightning as L
@@ -78,14 +79,7 @@ class Classifier(L.LightningModule):
         self.log(f"{split}/acc", accuracy, on_epoch=True, prog_bar=True)
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
-        options = dict(self.optimizer_options)
-        name = options.pop("name")
-        if name == "sgd":
-            optimizer = torch.optim.SGD(self.parameters(), **options)
-        else:
-            options.pop("momentum", None)
-            options.pop("nesterov", None)
-            optimizer = torch.optim.AdamW(self.parameters(), **options)
+        optimizer = build_optimizer(self.parameters(), self.optimizer_options)
         if self.scheduler_options["name"] == "none":
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": self._cosine(optimizer)}
@@ -103,3 +97,14 @@ class Classifier(L.LightningModule):
         else:
             scheduler = schedules[0]
         return {"scheduler": scheduler, "interval": "step"}
+
+
+def build_optimizer(parameters: Iterable[nn.Parameter], options: Mapping) -> torch.optim.Optimizer:
+    """SGD or AdamW from the `optimizer` config (a mapping with `name`, `lr`, `momentum`, `weight_decay`,
+    `nesterov`); AdamW has no use for the two SGD-only keys."""
+    options = dict(options)
+    if options.pop("name") == "sgd":
+        return torch.optim.SGD(parameters, **options)
+    options.pop("momentum", None)
+    options.pop("nesterov", None)
+    return torch.optim.AdamW(parameters, **options)

@@ -16,6 +16,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
 from template import data, inits, models, resume, run_folder
 from template.loggers import finish_logger, make_logger, wandb_run_id
@@ -37,7 +38,7 @@ class Interrupted(Exception):
 def train(cfg: DictConfig) -> Path:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = data.build(cfg.data, cfg.seed)
-    model = build_model(cfg, datamodule)
+    model = build_model(cfg, datamodule.num_classes)
     datamodule.prepare_data()
     batch = datamodule.sample_inputs(LSUV_BATCH) if inits.needs_batch(cfg.init.name) else None
     report = inits.initialize(model, cfg.init.name, batch=batch, **cfg.init.options)
@@ -57,12 +58,13 @@ def train(cfg: DictConfig) -> Path:
             os.environ.pop(run_folder.RUN_DIR_ENV, None)
 
 
-def build_model(cfg: DictConfig, datamodule):
+def build_model(cfg: DictConfig, num_classes: int) -> nn.Module:
+    """The network `cfg.model` describes, as `make train` and `make bench` build it."""
     return models.build(
         cfg.model.name,
         depth=cfg.model.depth,
         width=cfg.model.width,
-        num_classes=datamodule.num_classes,
+        num_classes=num_classes,
         activation=cfg.model.activation,
         negative_slope=cfg.model.negative_slope,
         norm=cfg.model.norm,

@@ -28,9 +28,10 @@ import torch
 
 from template import run_folder
 from template.bench import flops, loader, report, startup
-from template.bench.inputs import NUM_CLASSES, Setup, build_model
+from template.bench.inputs import NUM_CLASSES, Setup
 from template.bench.options import Options, parse
 from template.bench.training import Measurement, plain_loop, template_loop
+from template.train import build_model
 
 
 def main(overrides: list[str]) -> int:
@@ -111,7 +112,7 @@ def _gpu_plan(options: Options, scratch: Path, device: torch.device) -> dict:
         "trainer.precision=bf16-mixed",
     ]
     setup = Setup.create(keys, options.warmup, options.steps, device)
-    per_image = flops.flops_per_image(build_model(setup.cfg), NUM_CLASSES)
+    per_image = flops.flops_per_image(build_model(setup.cfg, NUM_CLASSES), NUM_CLASSES)
     peak = flops.peak_tflops(torch.cuda.get_device_name(device), options.peak_tflops)
 
     def with_mfu(measurement: Measurement) -> dict:

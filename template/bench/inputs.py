@@ -15,7 +15,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from template import config, inits, models
+from template import config, inits
+from template.train import build_model
 
 NUM_CLASSES = 10
 
@@ -50,14 +51,14 @@ class Setup:
         cfg = config.load([*overrides, f"seed={seed}"])
         batches = make_batches(warmup + steps + 1, cfg.data.batch_size, device, seed)
         torch.manual_seed(seed)
-        model = build_model(cfg)
+        model = build_model(cfg, NUM_CLASSES)
         batch = batches.batches[0][0].cpu() if inits.needs_batch(cfg.init.name) else None
         inits.initialize(model, cfg.init.name, batch=batch, **OmegaConf.to_container(cfg.init.options))
         initial = {name: value.detach().clone() for name, value in model.state_dict().items()}
         return cls(cfg, initial, batches, warmup, steps, device)
 
     def fresh_model(self) -> nn.Module:
-        model = build_model(self.cfg)
+        model = build_model(self.cfg, NUM_CLASSES)
         model.load_state_dict(self.initial)
         return model.to(self.device)
 
@@ -67,19 +68,6 @@ class Setup:
             (state[name].float().cpu() - value.float()).flatten() for name, value in self.initial.items()
         ]
         return float(torch.linalg.vector_norm(torch.cat(moved)))
-
-
-def build_model(cfg: DictConfig) -> nn.Module:
-    model = cfg.model
-    return models.build(
-        model.name,
-        depth=model.depth,
-        width=model.width,
-        num_classes=NUM_CLASSES,
-        activation=model.activation,
-        negative_slope=model.negative_slope,
-        norm=model.norm,
-    )
 
 
 def make_batches(count: int, batch_size: int, device: torch.device, seed: int) -> Batches:

@@ -32,7 +32,7 @@ from torch import nn
 
 from template.bench.inputs import NUM_CLASSES, Setup
 from template.loggers import finish_logger, make_logger
-from template.module import Classifier
+from template.module import Classifier, build_optimizer
 from template.monitor import VarianceMonitor
 
 
@@ -111,11 +111,7 @@ def plain_loop(setup: Setup) -> Measurement:
 
 def _optimizer(cfg: DictConfig, model: nn.Module, total_steps: int):
     """`Classifier.configure_optimizers` without a Trainer: the same optimizer and per-step cosine."""
-    options = OmegaConf.to_container(cfg.optimizer)
-    if options.pop("name") == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), **options)
-    else:
-        optimizer = torch.optim.AdamW(model.parameters(), options["lr"], weight_decay=options["weight_decay"])
+    optimizer = build_optimizer(model.parameters(), OmegaConf.to_container(cfg.optimizer))
     if cfg.scheduler.name == "none":
         return optimizer, None
     return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
