@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from template.models import activations
+
 
 @dataclass
 class InitConfig:
@@ -20,7 +22,7 @@ class ModelConfig:
     name: str = "plain"
     depth: int = 11  # weight layers, classifier included
     width: int = 16  # channels of the first stage; each later stage doubles it
-    activation: str = "relu"  # relu | leaky_relu | tanh | gelu
+    activation: str = "relu"  # template.models.activations: relu | leaky_relu | tanh | gelu | silu
     negative_slope: float = 0.01  # leaky_relu only
     norm: str = "none"  # none | batch
     compile: bool = False  # torch.compile the model
@@ -59,8 +61,9 @@ class StatsConfig:
     every_n_steps: int = 50
     modules: list[str] = field(default_factory=lambda: ["Conv2d", "Linear"])
     histogram_bins: int = 64
-    vanish_factor: float = 1e-2  # flag a layer whose activation variance falls below this x the first's
-    explode_factor: float = 1e2  # ... or rises above this x the first's
+    vanish_factor: float = 1e-2  # first_failure: the theory (or, without one, the measurement) falls below
+    explode_factor: float = 1e2  # ... or rises above this x the first layer's
+    band_level: float = 0.99  # share of single weight draws the finite-width band holds
     on_nonfinite: str = "stop"  # stop | warn
 
 
@@ -90,7 +93,7 @@ class Config:
 
 
 CHOICES = {
-    "model.activation": ("relu", "leaky_relu", "tanh", "gelu"),
+    "model.activation": tuple(activations.available()),
     "model.norm": ("none", "batch"),
     "data.name": ("cifar10", "cifar100", "synthetic"),
     "data.loader": ("torch", "device"),
