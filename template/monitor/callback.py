@@ -223,7 +223,9 @@ class VarianceMonitor(Callback):
                 if self._propagation.output_layer
                 else np.nan
             )
-            chained = self._propagation.run(shape, input_moment, input_corr * input_moment, variances, top)
+            chained = self._propagation.run(
+                shape, input_moment, input_corr * input_moment, variances, top, snapshot.samples
+            )
         else:
             chained = self._propagation.run((1,), np.nan, np.nan, variances, np.nan)
         act_theory, band_var = np.array(chained.act_var), np.array(chained.band)

@@ -93,12 +93,14 @@ class Propagation:
         input_cross: float,
         variances: dict[str, tuple[float, float]],
         top_grad: float,
+        batch: int = 1,
     ) -> LayerTheory:
-        """`variances[name]`: the (Var[w], Var[b]) the forward used; `top_grad`: measured Var[∂L/∂out]."""
+        """`variances[name]`: the (Var[w], Var[b]) the forward used; `top_grad`: measured Var[∂L/∂out];
+        `batch`: the samples the measured statistics average over, which narrows the band."""
         nan = [math.nan] * len(self.monitored)
         if self.graph is None:
             return LayerTheory(nan, nan, nan, nan, [self.reason])
-        self._variances, self.notes = variances, []
+        self._variances, self._batch, self.notes = variances, max(batch, 1), []
         spatial = input_shape[1:] if len(input_shape) == 3 else (1, 1)
         first = Signal(
             torch.full(spatial, float(input_moment), dtype=torch.float64),
@@ -179,8 +181,12 @@ class Propagation:
             fan = module.in_channels // module.groups
             out = x.scaled(1.0, m=_conv(x.m, module), mab=_conv(x.mab, module), channels=module.out_channels)
             out.m, out.mab = out.m * weight_var * fan + bias_var, out.mab * weight_var * fan + bias_var
-        # one draw of the weights meets this input: the quadratic form w·S·w, relative variance 2/(fan n_out)
-        out.band, out.gaussian = x.band + 2 / (fan * _kernel(module) * out.channels), True
+        # One draw of the weights meets this batch: w·S·w about Var[w] tr(S), S the input's second-moment
+        # matrix over the batch, has relative variance 2 (‖S‖²/tr(S)² − 1/fan) per output unit, and
+        # ‖S‖²/tr(S)² = 1/B + (1 − 1/B) E[cos²] over pairs of samples, E[cos²] ≈ c² + 1/fan.
+        c = float(x.mab.mean() / x.m.mean()) if float(x.m.mean()) > 0 else 0.0
+        c = c if math.isfinite(c) else 0.0
+        out.band, out.gaussian = x.band + 2 * (c * c + 1 / self._batch) / out.channels, True
         return out
 
     def _activation(self, node: fx.Node, phi: Callable, x: Signal) -> Signal | None:
@@ -189,9 +195,9 @@ class Propagation:
         m, inverse = torch.unique(torch.stack((x.m.flatten(), x.mab.flatten())), dim=1, return_inverse=True)
         second = meanfield.moment(phi, m[0])[inverse].reshape(x.m.shape)
         cross = meanfield.cross_moment(phi, m[0], m[1])[inverse].reshape(x.m.shape)
-        units = x.channels or 1
-        kurtosis = float(meanfield.excess_kurtosis(phi, x.m.mean()))
-        return Signal(second, cross, x.channels, x.band + kurtosis / units, gaussian=False)
+        q, qab = x.m.mean(), x.mab.mean()
+        spread = meanfield.batch_spread(phi, q, qab if torch.isfinite(qab) else q, self._batch)
+        return Signal(second, cross, x.channels, x.band + float(spread) / (x.channels or 1), gaussian=False)
 
     def _function(self, node: fx.Node, inputs: list[Signal], forward: dict) -> Signal | None:
         target, args = node.target, node.args
@@ -325,10 +331,6 @@ def _variances(module: nn.Module) -> tuple[float, float]:
     return float(weight.var(correction=0)), float(
         bias.detach().double().var(correction=0)
     ) if bias is not None else 0.0
-
-
-def _kernel(module: nn.Module) -> int:
-    return math.prod(module.kernel_size) if isinstance(module, nn.Conv2d) else 1
 
 
 def _pair(value) -> tuple[int, int]:
