@@ -18,6 +18,7 @@ commands:
   inits   print the table of initialisation schemes
   compare train every init x seed of an experiment and compare them: inits=kaiming,glorot seeds=0,1,2
   bench   measure the template's speed against a plain PyTorch loop
+  theory  print what mean-field theory predicts for a config, per layer, before any training
 """
 
 
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="")
         return 0
     command, overrides = argv[0], argv[1:]
-    commands = {"train": _train, "inits": _inits, "compare": _compare, "bench": _bench}
+    commands = {"train": _train, "inits": _inits, "compare": _compare, "bench": _bench, "theory": _theory}
     try:
         if command not in commands:
             raise UsageError(f"command {command!r} is unknown; choose one of: {', '.join(commands)}")
@@ -68,6 +69,13 @@ def _bench(overrides: list[str]) -> int:
     from template.bench import main as bench
 
     return bench(overrides)
+
+
+def _theory(overrides: list[str]) -> int:
+    from template import config
+    from template.theory import main as theory
+
+    return theory(config.load(overrides))
 
 
 def _inits(overrides: list[str]) -> int:

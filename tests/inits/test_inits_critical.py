@@ -18,7 +18,9 @@ def _weights(model: nn.Module, name: str) -> torch.Tensor:
     return dict(model.named_parameters())[name].detach().flatten()
 
 
-@pytest.mark.parametrize(("activation", "bias_var", "weight_var"), [("tanh", 0.05, 1.761), ("relu", 0.0, 2.0)])
+@pytest.mark.parametrize(
+    ("activation", "bias_var", "weight_var"), [("tanh", 0.05, 1.761), ("relu", 0.0, 2.0)]
+)
 def test_normal_weights_have_the_critical_variance_of_the_activation(activation, bias_var, weight_var):
     torch.manual_seed(0)
     model = models.build("plain", depth=4, width=64, activation=activation)

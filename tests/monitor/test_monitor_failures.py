@@ -71,8 +71,8 @@ def test_kaiming_30_is_not_flagged(net, caplog):
 
 
 class Poisoned(Classifier):
-    """Puts a NaN (or `value`) into one weight of `layer` just before the forward of step `at_step`, or makes the
-    loss infinite at that step (`layer=None`)."""
+    """Puts a NaN (or `value`) into one weight of `layer` just before the forward of step `at_step`, or
+    makes the loss infinite at that step (`layer=None`)."""
 
     def __init__(self, model, layer: str | None, at_step: int, value: float = math.nan):
         super().__init__(model)
