@@ -50,11 +50,10 @@ class Signal:
     mab: torch.Tensor  # (H, W) cross-sample moment per position
     channels: int | None
     band: float = 0.0  # variance of log(measured / theory) one draw of the weights may show
-    gaussian: bool = False  # a pre-activation: the sum of many independent terms
 
     def scaled(self, factor: float, offset: float = 0.0, **changes) -> Signal:
         values = {"m": self.m * factor + offset, "mab": self.mab * factor + offset, "channels": self.channels}
-        values.update(band=self.band, gaussian=self.gaussian)
+        values.update(band=self.band)
         return Signal(**{**values, **changes})
 
 
@@ -106,7 +105,6 @@ class Propagation:
             torch.full(spatial, float(input_moment), dtype=torch.float64),
             torch.full(spatial, float(input_cross), dtype=torch.float64),
             channels=input_shape[0],
-            gaussian=False,
         )
         forward: dict[fx.Node, Signal | None] = {}
         for node in self.graph.nodes:
@@ -132,11 +130,11 @@ class Propagation:
         return None
 
     def _forward(self, node: fx.Node, forward: dict) -> Signal | None:
-        inputs = [forward.get(a) for a in node.all_input_nodes]
-        if node.op == "output":
-            return inputs[0] if inputs else None
         if node.op == "get_attr":
             return None
+        inputs = [forward.get(a) for a in node.all_input_nodes if a.op != "get_attr"]
+        if node.op == "output":
+            return inputs[0] if inputs else None
         if any(i is None for i in inputs):
             return None
         x = inputs[0] if inputs else None
@@ -147,7 +145,7 @@ class Propagation:
             if isinstance(module, ELEMENTWISE_MODULES):
                 return self._activation(node, module, x)
             if isinstance(module, POOLS):
-                return x.scaled(1.0, m=_pool(x.m, module), mab=_pool(x.mab, module), gaussian=False)
+                return x.scaled(1.0, m=_pool(x.m, module), mab=_pool(x.mab, module))
             if isinstance(module, nn.AdaptiveAvgPool2d | nn.AdaptiveMaxPool2d):
                 size = module.output_size
                 return x.scaled(
@@ -156,10 +154,10 @@ class Propagation:
                     mab=F.adaptive_avg_pool2d(x.mab[None], size)[0],
                 )
             if isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d):
-                gain = float((module.weight**2).mean()) if module.weight is not None else 1.0
-                shift = float((module.bias**2).mean()) if module.bias is not None else 0.0
+                gain = float((module.weight.detach() ** 2).mean()) if module.weight is not None else 1.0
+                shift = float((module.bias.detach() ** 2).mean()) if module.bias is not None else 0.0
                 ones = torch.ones_like(x.m)
-                return Signal(ones * (gain + shift), ones * math.nan, x.channels, x.band, gaussian=True)
+                return Signal(ones * (gain + shift), ones * math.nan, x.channels, x.band)
             if isinstance(module, nn.Flatten):
                 return _flatten(x)
             if isinstance(module, PASS_THROUGH):
@@ -186,18 +184,20 @@ class Propagation:
         # ‖S‖²/tr(S)² = 1/B + (1 − 1/B) E[cos²] over pairs of samples, E[cos²] ≈ c² + 1/fan.
         c = float(x.mab.mean() / x.m.mean()) if float(x.m.mean()) > 0 else 0.0
         c = c if math.isfinite(c) else 0.0
-        out.band, out.gaussian = x.band + 2 * (c * c + 1 / self._batch) / out.channels, True
+        out.band = x.band + 2 * (c * c + 1 / self._batch) / out.channels
         return out
 
-    def _activation(self, node: fx.Node, phi: Callable, x: Signal) -> Signal | None:
-        if not x.gaussian:
-            return self._stop(node, "an activation of an input that is not Gaussian")
-        m, inverse = torch.unique(torch.stack((x.m.flatten(), x.mab.flatten())), dim=1, return_inverse=True)
-        second = meanfield.moment(phi, m[0])[inverse].reshape(x.m.shape)
-        cross = meanfield.cross_moment(phi, m[0], m[1])[inverse].reshape(x.m.shape)
-        q, qab = x.m.mean(), x.mab.mean()
-        spread = meanfield.batch_spread(phi, q, qab if torch.isfinite(qab) else q, self._batch)
-        return Signal(second, cross, x.channels, x.band + float(spread) / (x.channels or 1), gaussian=False)
+    def _activation(self, node: fx.Node, phi: Callable, x: Signal) -> Signal:
+        """Mean field takes every pre-activation as Gaussian, a sum of many terms. The quadrature runs
+        once per distinct (q, c) of the map, to five digits: a map's interior is one value."""
+        (q, c), inverse = _distinct(x.m, x.mab / x.m.clamp(min=1e-300))
+        second = meanfield.moment(phi, q)[inverse].reshape(x.m.shape)
+        cross = meanfield.cross_moment(phi, q, c * q)[inverse].reshape(x.m.shape)
+        q_mean, qab_mean = x.m.mean(), x.mab.mean()
+        spread = meanfield.batch_spread(
+            phi, q_mean, qab_mean if torch.isfinite(qab_mean) else q_mean, self._batch
+        )
+        return Signal(second, cross, x.channels, x.band + float(spread) / (x.channels or 1))
 
     def _function(self, node: fx.Node, inputs: list[Signal], forward: dict) -> Signal | None:
         target, args = node.target, node.args
@@ -214,9 +214,7 @@ class Propagation:
                 a, b = (forward[t] for t in tensors)
                 total = a.m + b.m
                 band = (a.band * a.m.mean() ** 2 + b.band * b.m.mean() ** 2) / total.mean() ** 2
-                return Signal(
-                    total, a.mab + b.mab, a.channels, float(band), gaussian=a.gaussian and b.gaussian
-                )
+                return Signal(total, a.mab + b.mab, a.channels, float(band))
             if len(tensors) == 1 and len(scalars) == 1 and not self._parameter(scalars[0]).any():
                 return forward[tensors[0]]  # + a zero scalar bias (Fixup at init)
         if target in (operator.mul, torch.mul) and len(inputs) == 1:
@@ -226,7 +224,7 @@ class Propagation:
         if _spatial_mean(node):
             one = torch.ones(1, 1, dtype=torch.float64)
             x = inputs[0]
-            return Signal(one * x.m.mean(), one * x.mab.mean(), x.channels, x.band, gaussian=False)
+            return Signal(one * x.m.mean(), one * x.mab.mean(), x.channels, x.band)
         if target in (torch.flatten,) or (
             node.op == "call_method" and target in ("flatten", "view", "reshape")
         ):
@@ -237,7 +235,7 @@ class Propagation:
         if target is F.pad and _channel_padding(node) is not None and inputs[0].channels:
             extra = _channel_padding(node)
             channels = inputs[0].channels
-            return inputs[0].scaled(channels / (channels + extra), channels=channels + extra, gaussian=False)
+            return inputs[0].scaled(channels / (channels + extra), channels=channels + extra)
         return self._stop(node, f"{getattr(target, '__name__', target)} is not modelled")
 
     def _parameter(self, node: fx.Node) -> torch.Tensor:
@@ -299,7 +297,7 @@ class Propagation:
         if (isinstance(module, nn.AdaptiveAvgPool2d) or _spatial_mean(node)) and g.numel() == 1:
             return [(sources[0], torch.full_like(x.m, float(g) / x.m.numel() ** 2))]
         if isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d):
-            gain = float((module.weight**2).mean()) if module.weight is not None else 1.0
+            gain = float((module.weight.detach() ** 2).mean()) if module.weight is not None else 1.0
             return [(sources[0], g * gain / float(x.m.mean()))]
         if isinstance(module, nn.Flatten) or (node.target in (torch.flatten, "flatten", "view", "reshape")):
             return [(sources[0], torch.full_like(x.m, float(g.mean())))]
@@ -321,8 +319,20 @@ class Propagation:
         return []
 
     def _slope(self, phi: Callable, x: Signal) -> torch.Tensor:
-        m, inverse = torch.unique(x.m.flatten(), return_inverse=True)
-        return meanfield.moment(phi, m, derivative=True)[inverse].reshape(x.m.shape)
+        (q,), inverse = _distinct(x.m)
+        return meanfield.moment(phi, q, derivative=True)[inverse].reshape(x.m.shape)
+
+
+def _distinct(*maps: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The distinct values of the maps taken together, rounded to five significant digits, and each
+    position's index among them."""
+    rounded = []
+    for values in maps:
+        values = torch.nan_to_num(values.flatten(), nan=0.0)
+        scale = 10 ** (torch.floor(torch.log10(values.abs().clamp(min=1e-300))) - 4)
+        rounded.append(torch.round(values / scale) * scale)
+    distinct, inverse = torch.unique(torch.stack(rounded), dim=1, return_inverse=True)
+    return list(distinct), inverse
 
 
 def _variances(module: nn.Module) -> tuple[float, float]:
@@ -373,7 +383,7 @@ def _pool(m: torch.Tensor, pool: nn.Module) -> torch.Tensor:
 def _flatten(x: Signal) -> Signal:
     one = torch.ones(1, 1, dtype=torch.float64)
     units = (x.channels or 1) * x.m.numel()
-    return Signal(one * x.m.mean(), one * x.mab.mean(), units, x.band, x.gaussian)
+    return Signal(one * x.m.mean(), one * x.mab.mean(), units, x.band)
 
 
 def _spatial_mean(node: fx.Node) -> bool:
