@@ -43,7 +43,8 @@ def test_init_options_reach_the_config():
         (["model=foo"], "model.name='foo' is unknown; choose one of: plain"),
         (
             ["data=imagenet"],
-            "data.name='imagenet' is unknown; choose one of: cifar10, cifar100, mnist, fashion_mnist, svhn, synthetic",
+            "data.name='imagenet' is unknown; choose one of: "
+            "cifar10, cifar100, mnist, fashion_mnist, svhn, synthetic",
         ),
         (["logger=mlflow"], "logger.name='mlflow' is unknown; choose one of: wandb, tensorboard, csv, none"),
         (["model.dept=3"], "unknown config key 'model.dept'; valid keys here: name, depth, width,"),

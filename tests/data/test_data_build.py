@@ -31,7 +31,8 @@ def test_unknown_name_is_refused(data_cfg):
     with pytest.raises(UsageError) as caught:
         data.build(data_cfg(name="imagenet"), seed=0)
     assert str(caught.value) == (
-        "data.name='imagenet' is unknown; choose one of: cifar10, cifar100, mnist, fashion_mnist, svhn, synthetic"
+        "data.name='imagenet' is unknown; choose one of: "
+        "cifar10, cifar100, mnist, fashion_mnist, svhn, synthetic"
     )
 
 
