@@ -1,7 +1,7 @@
 """What every data set of the template shares, whatever its source: splits held as uint8 image tensors
 (N, C, H, W) of the data set's `image_shape` with int64 labels, the validation split held out of the
-training set with a fixed seed, and the two ways of serving them — torchvision's DataLoader with transforms v2 (`data.loader=torch`,
-the default) or the on-device loader (`data.loader=device`).
+training set with a fixed seed, and the two ways of serving them — torchvision's DataLoader with
+transforms v2 (`data.loader=torch`, the default) or the on-device loader (`data.loader=device`).
 
 A source subclasses `DataModule` and says how to fetch (`prepare_data`) and read (`load_splits`) its
 data. The splits are read on first need — `setup`, or `sample_inputs` before any Trainer exists (a

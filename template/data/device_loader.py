@@ -47,7 +47,8 @@ class DeviceLoader:
 
     `train=True` shuffles with a permutation seeded by seed + epoch and augments each sample with the
     crop (out of the image zero-padded by `padding`) and flip (if `flip`) drawn for it that epoch;
-    `train=False` keeps the order and does not augment. An epoch starts at each `iter()` that does not continue a restored, unfinished one.
+    `train=False` keeps the order and does not augment. An epoch starts at each `iter()` that does not
+    continue a restored, unfinished one.
     """
 
     def __init__(
