@@ -30,7 +30,7 @@ def apply(root: Path) -> list[Path]:
 
 def _edit(text: str, code: str) -> str:
     lines = text.splitlines()
-    for line in code.splitlines():
+    for line in filter(str.strip, code.splitlines()):
         if line.startswith(("from ", "import ")):
             last_import = max(i for i, old in enumerate(lines) if old.startswith(("from ", "import ")))
             lines.insert(last_import + 1, line)
