@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 INIT ?=##        init.name: make inits lists them (kaiming, glorot, ...)
 MODEL ?=##       model.name: plain | vgg | resnet
 DEPTH ?=##       model.depth: weight layers, classifier included
-DATA ?=##        data.name: cifar10 | cifar100 | synthetic (offline)
+DATA ?=##        data.name: cifar10, mnist, svhn, synthetic (offline), ... (train --help lists all)
 EPOCHS ?=##      trainer.max_epochs
 SEED ?=##        seed
 DEVICES ?=##     trainer.devices: e.g. 8 (GPUs) or 2 with ACCELERATOR=cpu

@@ -86,13 +86,28 @@ def _run_to_resume(cli: DictConfig) -> Path | None:
     return resume.find_run(str(wanted), str(OmegaConf.select(cli, "runs_dir") or Config.runs_dir))
 
 
-def validate(cfg: DictConfig) -> None:
-    """The checks a schema cannot express. Imports are local: they are the heavy part of start-up."""
-    from template import inits, models
+def registry_choices() -> dict[str, list[str]]:
+    """The choices each registry holds, by the config key that names one. Imports are local: they are
+    the heavy part of start-up."""
+    from template import data, inits, loggers, models
+    from template.models import activations
 
-    _check_choice("init.name", cfg.init.name, inits.available())
+    return {
+        "init.name": inits.available(),
+        "model.name": models.available(),
+        "model.activation": activations.available(),
+        "data.name": data.available(),
+        "logger.name": loggers.available(),
+    }
+
+
+def validate(cfg: DictConfig) -> None:
+    """The checks a schema cannot express."""
+    from template import inits
+
+    for key, choices in registry_choices().items():
+        _check_choice(key, OmegaConf.select(cfg, key), choices)
     inits.check_options(cfg.init.name, OmegaConf.to_container(cfg.init.options))
-    _check_choice("model.name", cfg.model.name, models.available())
     for key, choices in CHOICES.items():
         _check_choice(key, OmegaConf.select(cfg, key), choices)
     for key in POSITIVE:
