@@ -189,7 +189,7 @@ class Propagation:
 
     def _activation(self, node: fx.Node, phi: Callable, x: Signal) -> Signal:
         """Mean field takes every pre-activation as Gaussian, a sum of many terms. The quadrature runs
-        once per distinct (q, c) of the map, to five digits: a map's interior is one value."""
+        once per distinct (q, c) of the map, to eight digits: a map's interior is one value."""
         (q, c), inverse = _distinct(x.m, x.mab / x.m.clamp(min=1e-300))
         second = meanfield.moment(phi, q)[inverse].reshape(x.m.shape)
         cross = meanfield.cross_moment(phi, q, c * q)[inverse].reshape(x.m.shape)
@@ -324,12 +324,12 @@ class Propagation:
 
 
 def _distinct(*maps: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """The distinct values of the maps taken together, rounded to five significant digits, and each
+    """The distinct values of the maps taken together, rounded to eight significant digits, and each
     position's index among them."""
     rounded = []
     for values in maps:
         values = torch.nan_to_num(values.flatten(), nan=0.0)
-        scale = 10 ** (torch.floor(torch.log10(values.abs().clamp(min=1e-300))) - 4)
+        scale = 10 ** (torch.floor(torch.log10(values.abs().clamp(min=1e-300))) - 7)
         rounded.append(torch.round(values / scale) * scale)
     distinct, inverse = torch.unique(torch.stack(rounded), dim=1, return_inverse=True)
     return list(distinct), inverse
