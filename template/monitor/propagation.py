@@ -290,8 +290,12 @@ class Propagation:
         if isinstance(module, POOLS):
             k = _pair(module.kernel_size)
             stride = _pair(module.stride or module.kernel_size)
-            windows = F.conv_transpose2d(g[None, None], torch.ones(1, 1, *k, dtype=g.dtype), stride=stride)
-            windows = windows[0, 0, : x.m.shape[0], : x.m.shape[1]]
+            spread = F.conv_transpose2d(g[None, None], torch.ones(1, 1, *k, dtype=g.dtype), stride=stride)[
+                0, 0
+            ]
+            windows = torch.zeros_like(x.m)
+            h, w = min(spread.shape[0], windows.shape[0]), min(spread.shape[1], windows.shape[1])
+            windows[:h, :w] = spread[:h, :w]
             share = 1 / (k[0] * k[1]) if isinstance(module, nn.MaxPool2d) else 1 / (k[0] * k[1]) ** 2
             return [(sources[0], windows * share)]
         if (isinstance(module, nn.AdaptiveAvgPool2d) or _spatial_mean(node)) and g.numel() == 1:
@@ -362,22 +366,33 @@ def _conv(m: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
 
 
 def _conv_transpose(g: torch.Tensor, conv: nn.Conv2d, input_shape) -> torch.Tensor:
-    """Σ over the outputs that read each input position of their gradient's second moment."""
+    """Σ over the outputs that read each input position of their gradient's second moment: the conv's
+    transpose on the map, with the output padding that recovers the input's size under a stride."""
     ones = torch.ones(1, 1, *conv.kernel_size, dtype=g.dtype)
     if conv.padding_mode != "zeros":  # wrap-around: each input feeds exactly k² outputs of a uniform map
         return torch.full(tuple(input_shape), float(g.mean()) * ones.numel(), dtype=g.dtype)
-    padding = conv.padding if conv.padding != "same" else tuple(k // 2 for k in conv.kernel_size)
-    out = F.conv_transpose2d(g[None, None], ones, stride=conv.stride, padding=padding, dilation=conv.dilation)
-    out = out[0, 0]
-    full = torch.zeros(tuple(input_shape), dtype=g.dtype)
-    h, w = min(out.shape[0], full.shape[0]), min(out.shape[1], full.shape[1])
-    full[:h, :w] = out[:h, :w]
-    return full
+    padding = (
+        conv.padding
+        if conv.padding != "same"
+        else tuple(d * (k - 1) // 2 for d, k in zip(conv.dilation, conv.kernel_size, strict=True))
+    )
+    extra = [
+        size - ((out - 1) * s - 2 * p + d * (k - 1) + 1)
+        for size, out, s, p, d, k in zip(
+            input_shape, g.shape, conv.stride, padding, conv.dilation, conv.kernel_size, strict=True
+        )
+    ]
+    out = F.conv_transpose2d(
+        g[None, None], ones, stride=conv.stride, padding=padding, dilation=conv.dilation, output_padding=extra
+    )
+    return out[0, 0]
 
 
 def _pool(m: torch.Tensor, pool: nn.Module) -> torch.Tensor:
+    """The mean over each window the pool reads, with its kernel, stride, padding and ceil mode."""
     k, stride = _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size)
-    return F.avg_pool2d(m[None, None], k, stride, _pair(pool.padding), count_include_pad=False)[0, 0]
+    windows = dict(count_include_pad=False, ceil_mode=pool.ceil_mode)
+    return F.avg_pool2d(m[None, None], k, stride, _pair(pool.padding), **windows)[0, 0]
 
 
 def _flatten(x: Signal) -> Signal:

@@ -103,3 +103,38 @@ def test_relu_correlations_match_and_variances_stray_within_the_band(weight_var)
             np.log(ratios[key]).mean(0).round(3),
             (-s2 / 2).round(3),
         )
+
+
+class Narrow(nn.Sequential):
+    """One channel in, a non-square 12 × 9 map, stride-2 and dilated convs: data of another shape."""
+
+    def __init__(self):
+        super().__init__(
+            nn.Conv2d(1, 48, 3, padding=1), nn.Tanh(),
+            nn.Conv2d(48, 48, 3, padding=2, dilation=2), nn.Tanh(),
+            nn.Conv2d(48, 48, 3, stride=2, padding=1), nn.Tanh(),
+            nn.Conv2d(48, 48, 5, padding=2), nn.Tanh(),
+            nn.Flatten(), nn.Linear(48 * 6 * 5, 10),
+        )  # fmt: skip
+
+
+def test_theory_follows_a_one_channel_non_square_input_through_strides_and_dilations():
+    generator = torch.Generator().manual_seed(0)
+    x = 0.5 * torch.randn(1, 1, 12, 9, generator=generator) + torch.randn(
+        BATCH, 1, 12, 9, generator=generator
+    )
+    data = DataLoader(TensorDataset(x, torch.randint(0, 10, (BATCH,), generator=generator)), batch_size=BATCH)
+    ratios = {key: [] for key in ("act_var", "grad_var", "corr")}
+    for draw in range(DRAWS):
+        torch.manual_seed(draw)
+        model = Narrow()
+        _draw(model, lambda fan_in, fan_out: 1.761 / fan_in, 0.05)
+        monitor = VarianceMonitor(every_n_steps=100)
+        trainer(1, callbacks=[monitor]).fit(Classifier(model), data)
+        for key in ratios:
+            ratios[key].append(
+                [layer[key] / layer[f"{key}_theory"] for layer in monitor.at_init["layers"][:-1]]
+            )
+    for key, values in ratios.items():
+        mean = np.array(values).mean(0)
+        assert ((mean > 0.9) & (mean < 1.1)).all(), (key, mean.round(3))
