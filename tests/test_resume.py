@@ -42,7 +42,7 @@ def test_resume_reloads_the_saved_config_and_lets_epochs_grow(tmp_path):
             "model.depth=9",
             "resume: model.depth=9 would change the experiment of r (it ran with 7); only "
             "trainer.max_epochs, trainer.max_steps, trainer.enable_progress_bar, data.root, "
-            "data.num_workers, logger.mode may change",
+            "data.num_workers, checkpoint.every_n_steps, logger.mode may change",
         ),
         (
             "init=glorot",
