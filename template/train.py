@@ -104,6 +104,7 @@ def _fit(cfg: DictConfig, datamodule, model, report, run_dir: Path, continuing: 
             filename="epoch{epoch:03d}",
             auto_insert_metric_name=False,
             save_last=True,
+            enable_version_counter=False,  # both callbacks write the one last.ckpt, not last-v1.ckpt
         )
     ]
     if cfg.checkpoint.every_n_steps:  # long epochs: last.ckpt also every N optimizer steps
@@ -113,6 +114,7 @@ def _fit(cfg: DictConfig, datamodule, model, report, run_dir: Path, continuing: 
                 every_n_train_steps=cfg.checkpoint.every_n_steps,
                 save_top_k=0,
                 save_last=True,
+                enable_version_counter=False,
             )
         )
     logger = make_logger(cfg, run_dir, resume_id=resume.wandb_run_id(run_dir) if continuing else None)
