@@ -70,25 +70,11 @@ def check_unchanged(saved: DictConfig, resumed: DictConfig, run: Path) -> None:
 
 
 def newest_checkpoint(run: Path) -> Path | None:
-    """What a continued run starts from: `last.ckpt`, or the checkpoint Lightning wrote on SLURM's
-    pre-emption signal (`hpc_ckpt_<n>.ckpt`, in the run folder) where that one holds more steps.
-    Lightning writes the latter from inside the signal handler, possibly half-way into a step, so
-    `last.ckpt` — written at the step boundary where the SIGTERM that follows stopped the run — wins a tie.
-    None where the folder has neither (a job pre-empted before its first checkpoint)."""
-    candidates = [
-        path for path in (last_checkpoint(run), *sorted(run.glob("hpc_ckpt_*.ckpt"))) if path.is_file()
-    ]
-    if len(candidates) < 2:
-        return candidates[0] if candidates else None
-    steps = {path: _steps(path) for path in candidates}
-    return max(candidates, key=lambda path: (steps[path], path == last_checkpoint(run)))
-
-
-def _steps(path: Path) -> int:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)["global_step"]
-    except Exception:  # noqa: BLE001 - a checkpoint that does not load holds no steps worth resuming
-        return -1
+    """What a continued run starts from: `last.ckpt` (written at every epoch end, every
+    `checkpoint.every_n_steps`, and at the step boundary where a signal stopped the run), or None where
+    the folder has none (a job pre-empted before its first checkpoint)."""
+    path = last_checkpoint(run)
+    return path if path.is_file() else None
 
 
 def check_checkpoint(run: Path, path: Path | None = None) -> dict:

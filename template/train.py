@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from template import data, inits, models, provenance, resume, run_folder, schedule
+from template import data, inits, models, provenance, requeue, resume, run_folder, schedule
 from template.loggers import finish_logger, make_logger, wandb_run_id
 from template.module import Classifier
 from template.monitor import VarianceMonitor
@@ -124,10 +124,11 @@ def _fit(cfg: DictConfig, datamodule, model, report, run_dir: Path, continuing: 
         checkpoint is not None
     ):  # the sanity check would draw random numbers an unbroken run does not draw there
         arguments.setdefault("num_sanity_val_steps", 0)
+    arguments.setdefault("plugins", requeue.plugins())
     trainer = L.Trainer(
         default_root_dir=run_dir,
         logger=logger if logger is not None else False,
-        callbacks=[monitor, *checkpoints, RngState(), summary],
+        callbacks=[monitor, *checkpoints, RngState(), summary, requeue.Requeue()],
         **arguments,
     )
     try:

@@ -52,9 +52,15 @@ def finish(process: subprocess.Popen) -> tuple[int, str]:
     return process.returncode, stderr
 
 
-def completed(tmp_path: Path, *args: str) -> None:
+def completed(tmp_path: Path, *args: str) -> str:
     code, stderr = finish(start(tmp_path, *args))
     assert code == 0, stderr[-3000:]
+    return stderr
+
+
+def assert_resumed_from(stderr: str, run: Path) -> None:
+    """Lightning's own words: the run went on from the checkpoint, it did not start over."""
+    assert f"Restoring states from the checkpoint path at {run / 'checkpoints' / 'last.ckpt'}" in stderr
 
 
 def checkpoint(run: Path) -> dict:
@@ -122,7 +128,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_unbroken_weights(tmp_path, requ
     assert not (run / "summary.json").exists()
     killed_wandb = {path.name.rsplit("-", 1)[1] for path in run.glob("wandb/offline-run-*")}
 
-    completed(tmp_path, f"resume={run}")
+    assert_resumed_from(completed(tmp_path, f"resume={run}"), run)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["steps"] == EPOCHS * STEPS_PER_EPOCH
     assert {summary["wandb_run_id"]} == killed_wandb  # the same W&B run, resumed
@@ -144,7 +150,7 @@ def test_sigterm_mid_epoch_saves_a_checkpoint_that_resumes_to_the_unbroken_weigh
     assert STEPS_PER_EPOCH < summary["steps"] < 2 * STEPS_PER_EPOCH, "the signal must land in epoch two"
     assert checkpoint(run)["global_step"] == summary["steps"]  # last.ckpt written at the signal
 
-    completed(tmp_path, "resume=last")
+    assert_resumed_from(completed(tmp_path, "resume=last"), run)
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"
     assert_same_final_state(run, unbroken)
 
@@ -155,7 +161,7 @@ def test_extending_a_run_within_its_warm_up_equals_the_run_planned_that_long(tmp
     planned = unbroken_run(tmp_path_factory, "planned", "scheduler.warmup_epochs=1")
     run = tmp_path / "runs" / "short"
     completed(tmp_path, *RUN, "scheduler.warmup_epochs=1", "trainer.max_epochs=1", "run_name=short")
-    completed(tmp_path, f"resume={run}", f"trainer.max_epochs={EPOCHS}")
+    assert_resumed_from(completed(tmp_path, f"resume={run}", f"trainer.max_epochs={EPOCHS}"), run)
     assert_same_final_state(run, planned)
 
     code, stderr = finish(start(tmp_path, f"resume={run}", f"trainer.max_epochs={EPOCHS + 1}"))
