@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
+from provenance_check import assert_true_provenance
 
 pytestmark = pytest.mark.slow
 
@@ -100,8 +102,14 @@ def assert_same_final_state(run: Path, unbroken: Path) -> None:
 
 def unbroken_run(tmp_path_factory, name: str, *args: str) -> Path:
     tmp_path = tmp_path_factory.mktemp(name)
-    completed(tmp_path, *RUN, *args, "run_name=unbroken")
-    return tmp_path / "runs" / "unbroken"
+    arguments = [*RUN, *args, "run_name=unbroken", f"runs_dir={tmp_path / 'runs'}"]
+    completed(tmp_path, *arguments[:-1])
+    run = tmp_path / "runs" / "unbroken"
+    assert_true_provenance(
+        OmegaConf.to_container(OmegaConf.load(run / "config.yaml").provenance),
+        ["-m", "template", "train", *arguments],
+    )
+    return run
 
 
 @pytest.fixture(scope="module")
