@@ -62,7 +62,7 @@ space := $(subst ,, )
 COMPARE = $(if $(INITS),inits=$(subst $(space),$(comma),$(strip $(INITS)))) \
   $(if $(SEEDS),seeds=$(subst $(space),$(comma),$(strip $(SEEDS))))
 
-.PHONY: help install lock train inits compare bench rename test test-all lint format clean
+.PHONY: help install lock train inits compare reproduce bench rename test test-all lint format clean
 
 help: ## Show this help
 	@echo "Targets:"
@@ -93,6 +93,9 @@ inits: $(STAMP) ## Print the table of initialisation schemes
 
 compare: $(STAMP) ## Train every init x seed and compare: make compare EXPERIMENT=quick_demo INITS="kaiming glorot"
 	$(PY) -m template compare $(COMPARE) $(OVERRIDES)
+
+reproduce: $(STAMP) ## quick_demo on seeds 0-4 at 1 and 2 threads and with oneDNN off; fails unless the effect holds on each
+	$(PY) -m template.compare.reproduce $(if $(SEEDS),seeds=$(subst $(space),$(comma),$(strip $(SEEDS)))) $(ARGS)
 
 bench: $(STAMP) ## Measure speed against a plain PyTorch loop (runs/bench-*/bench.json)
 	$(PY) -m template bench $(ARGS)
