@@ -34,7 +34,7 @@ WITH_PIP_SOURCES = eval "$$($(PY) -c "$$PIP_SOURCES_FOR_UV")" &&
 INIT ?=##        init.name: make inits lists them (kaiming, glorot, ...)
 MODEL ?=##       model.name: plain | vgg | resnet
 DEPTH ?=##       model.depth: weight layers, classifier included
-DATA ?=##        data.name: cifar10 | cifar100 | synthetic (offline)
+DATA ?=##        data.name: cifar10, mnist, svhn, synthetic (offline), ... (train --help lists all)
 EPOCHS ?=##      trainer.max_epochs
 SEED ?=##        seed
 DEVICES ?=##     trainer.devices: e.g. 8 (GPUs) or 2 with ACCELERATOR=cpu

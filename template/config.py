@@ -93,13 +93,35 @@ def _run_to_resume(cli: DictConfig) -> Path | None:
     return resume.find_run(str(wanted), str(OmegaConf.select(cli, "runs_dir") or Config.runs_dir))
 
 
-def validate(cfg: DictConfig) -> None:
-    """The checks a schema cannot express. Imports are local: they are the heavy part of start-up."""
-    from template import inits, models
+def registry_choices() -> dict[str, list[str]]:
+    """The choices each registry holds, by the config key that names one. Imports are local: they are
+    the heavy part of start-up."""
+    from template import data, inits, loggers, models
 
-    _check_choice("init.name", cfg.init.name, inits.available())
+    return {
+        "init.name": inits.available(),
+        "model.name": models.available(),
+        "model.activation": list(_activations()),
+        "data.name": data.available(),
+        "logger.name": loggers.available(),
+    }
+
+
+def _activations():
+    from template.models import activations
+
+    if hasattr(activations, "available"):
+        return activations.available()
+    return ("relu", "leaky_relu", "tanh", "gelu")  # until activations has a registry of its own
+
+
+def validate(cfg: DictConfig) -> None:
+    """The checks a schema cannot express."""
+    from template import inits
+
+    for key, choices in registry_choices().items():
+        _check_choice(key, OmegaConf.select(cfg, key), choices)
     inits.check_options(cfg.init.name, OmegaConf.to_container(cfg.init.options))
-    _check_choice("model.name", cfg.model.name, models.available())
     for key, choices in CHOICES.items():
         _check_choice(key, OmegaConf.select(cfg, key), choices)
     for key in POSITIVE:

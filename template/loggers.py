@@ -10,13 +10,11 @@ from omegaconf import DictConfig, OmegaConf
 
 
 def make_logger(cfg: DictConfig, run_dir: Path, resume_id: str | None = None) -> Logger | None:
-    name = cfg.logger.name
-    if name == "none":
-        return None
-    if name == "csv":
-        return CSVLogger(save_dir=run_dir, name="csv", version="")
-    if name == "tensorboard":
-        return TensorBoardLogger(save_dir=run_dir, name="tensorboard", version="")
+    """The logger `logger.name` names, writing into the run folder; None for `none`."""
+    return LOGGERS[cfg.logger.name](cfg, run_dir, resume_id)
+
+
+def _wandb(cfg: DictConfig, run_dir: Path, resume_id: str | None) -> WandbLogger:
     # `mode=` and not `offline=True`: the latter sets WANDB_MODE for the whole process.
     return WandbLogger(
         project=cfg.logger.project,
@@ -28,6 +26,18 @@ def make_logger(cfg: DictConfig, run_dir: Path, resume_id: str | None = None) ->
         resume="allow" if resume_id else None,
         config=OmegaConf.to_container(cfg, resolve=True),
     )
+
+
+LOGGERS = {
+    "wandb": _wandb,
+    "tensorboard": lambda cfg, run_dir, resume_id: TensorBoardLogger(run_dir, name="tensorboard", version=""),
+    "csv": lambda cfg, run_dir, resume_id: CSVLogger(run_dir, name="csv", version=""),
+    "none": lambda cfg, run_dir, resume_id: None,
+}
+
+
+def available() -> list[str]:
+    return list(LOGGERS)
 
 
 def finish_logger(logger: Logger | None) -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import importlib.util
 import keyword
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from template.errors import UsageError
@@ -51,14 +53,22 @@ def check_name(name: str, root: Path = ROOT) -> None:
 
 
 def project_files(root: Path) -> list[str]:
-    """The files git tracks or would track (not ignored), relative to `root`: the project, not its venv,
-    runs or caches."""
+    """The files git tracks or would track (not ignored by .gitignore), relative to `root`: the project,
+    not its venv, runs or caches. In a tree without `.git` (an unpacked archive) git still judges what
+    .gitignore ignores, through an empty repository made for the purpose with `root` as its work tree."""
+    if shutil.which("git") is None:
+        raise UsageError("make rename needs git (to read .gitignore); install it and run again")
+    listing = ["ls-files", "--cached", "--others", "--exclude-standard"]
+    if (root / ".git").exists():
+        return _git(root, *listing)
+    with tempfile.TemporaryDirectory() as empty:
+        _git(Path(empty), "init", "-q")
+        return _git(root, f"--git-dir={empty}/.git", f"--work-tree={root}", *listing)
+
+
+def _git(cwd: Path, *arguments: str) -> list[str]:
     return subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
+        ["git", *arguments], cwd=cwd, capture_output=True, text=True, check=True
     ).stdout.split()
 
 

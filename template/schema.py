@@ -20,7 +20,7 @@ class ModelConfig:
     name: str = "plain"
     depth: int = 11  # weight layers, classifier included
     width: int = 16  # channels of the first stage; each later stage doubles it
-    activation: str = "relu"  # relu | leaky_relu | tanh | gelu
+    activation: str = "relu"  # template.models.activations
     negative_slope: float = 0.01  # leaky_relu only
     norm: str = "none"  # none | batch
     compile: bool = False  # torch.compile the model
@@ -28,7 +28,7 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    name: str = "cifar10"  # cifar10 | cifar100 | synthetic
+    name: str = "cifar10"  # template.data.DATASETS
     root: str = "data"
     batch_size: int = 128  # per device (Lightning's convention): the global batch is devices x this
     num_workers: int = 2
@@ -71,7 +71,7 @@ class CheckpointConfig:
 
 @dataclass
 class LoggerConfig:
-    name: str = "wandb"  # wandb | tensorboard | csv | none
+    name: str = "wandb"  # template.loggers.LOGGERS
     mode: str = "offline"  # offline | online | disabled (wandb only)
     project: str = __name__.split(".")[0]  # the package's name, which `make rename` changes
     group: str | None = None
@@ -95,15 +95,14 @@ class Config:
     trainer: dict[str, Any] = field(default_factory=dict)  # passed through to lightning.Trainer
 
 
+# Choices that no registry holds. Those a registry holds (init.name, model.name, model.activation,
+# data.name, logger.name) are validated against it, in `config.validate`: one list per kind of choice.
 CHOICES = {
-    "model.activation": ("relu", "leaky_relu", "tanh", "gelu"),
     "model.norm": ("none", "batch"),
-    "data.name": ("cifar10", "cifar100", "synthetic"),
     "data.loader": ("torch", "device"),
     "optimizer.name": ("sgd", "adamw"),
     "scheduler.name": ("cosine", "none"),
     "stats.on_nonfinite": ("stop", "warn"),
-    "logger.name": ("wandb", "tensorboard", "csv", "none"),
     "logger.mode": ("offline", "online", "disabled"),
 }
 POSITIVE = ("model.depth", "model.width", "data.batch_size", "stats.every_n_steps", "stats.histogram_bins")

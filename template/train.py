@@ -38,7 +38,7 @@ class Interrupted(Exception):
 def train(cfg: DictConfig) -> Path:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = data.build(cfg.data, cfg.seed)
-    model = build_model(cfg, datamodule.num_classes)
+    model = build_model(cfg, datamodule.num_classes, datamodule.image_shape[0])
     datamodule.prepare_data()
     batch = datamodule.sample_inputs(LSUV_BATCH) if inits.needs_batch(cfg.init.name) else None
     report = inits.initialize(model, cfg.init.name, batch=batch, **cfg.init.options)
@@ -60,13 +60,15 @@ def train(cfg: DictConfig) -> Path:
             os.environ.pop(run_folder.RUN_DIR_ENV, None)
 
 
-def build_model(cfg: DictConfig, num_classes: int) -> nn.Module:
-    """The network `cfg.model` describes, as `make train` and `make bench` build it."""
+def build_model(cfg: DictConfig, num_classes: int, in_channels: int = 3) -> nn.Module:
+    """The network `cfg.model` describes for the data's classes and channels, as `make train` and `make
+    bench` build it."""
     return models.build(
         cfg.model.name,
         depth=cfg.model.depth,
         width=cfg.model.width,
         num_classes=num_classes,
+        in_channels=in_channels,
         activation=cfg.model.activation,
         negative_slope=cfg.model.negative_slope,
         norm=cfg.model.norm,

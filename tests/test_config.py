@@ -41,7 +41,11 @@ def test_init_options_reach_the_config():
     [
         (["init=foo"], "init.name='foo' is unknown; choose one of: "),
         (["model=foo"], "model.name='foo' is unknown; choose one of: plain"),
-        (["data=imagenet"], "data.name='imagenet' is unknown; choose one of: cifar10, cifar100, synthetic"),
+        (
+            ["data=imagenet"],
+            "data.name='imagenet' is unknown; choose one of: "
+            "cifar10, cifar100, mnist, fashion_mnist, svhn, synthetic",
+        ),
         (["logger=mlflow"], "logger.name='mlflow' is unknown; choose one of: wandb, tensorboard, csv, none"),
         (["model.dept=3"], "unknown config key 'model.dept'; valid keys here: name, depth, width,"),
         (["foo=1"], "unknown config key 'foo'; valid keys here: seed, experiment,"),

@@ -1,4 +1,5 @@
-"""What DESIGN.md promises a fork can import from `template`, and that importing it stays cheap."""
+"""What the package docstring and the README promise a fork can import from `template`, and that
+importing it stays cheap."""
 
 import subprocess
 import sys

@@ -1,9 +1,11 @@
 """`make rename`: a copy of the repository renamed to another package still works."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -14,29 +16,68 @@ from template.errors import UsageError
 REPO = Path(__file__).resolve().parent.parent
 
 
-def copy_of_repo(destination: Path) -> Path:
+def copy_of_repo(destination: Path, with_git: bool = True) -> Path:
+    """This tree's project files (what git tracks or would track), as a fresh clone of it would hold
+    them (`with_git`: committed in a new repository) or as an unpacked archive (no `.git`)."""
     for name in rename.project_files(REPO):
         source = REPO / name
         if source.is_file():
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, destination / name)
-    subprocess.run(["git", "init", "-q"], cwd=destination, check=True)
+    if with_git:
+        git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+        for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "a fresh clone"]):
+            subprocess.run([*git, *command], cwd=destination, check=True)
     return destination
 
 
+def offline_install_env() -> dict[str, str]:
+    """What lets the copy's `make install` run without a download: its new virtual environment sees
+    this one's packages through PYTHONPATH, and pip neither fetches nor builds in isolation (so
+    `pip install -e '.[dev]'` finds every requirement satisfied and installs just the renamed package)."""
+    env = {key: value for key, value in os.environ.items() if key not in ("TEMPLATE_RUN_DIR", "MAKEFLAGS")}
+    env.update(
+        PYTHONPATH=sysconfig.get_paths()["purelib"],
+        PYTHON_BOOT=getattr(sys, "_base_executable", sys.executable),
+        PIP_NO_INDEX="1",
+        PIP_NO_BUILD_ISOLATION="0",  # pip reads this "no-" option inverted: 0 turns isolation off
+    )
+    return env
+
+
+def fast_test_count() -> int:
+    """How many tests `make test` runs here: the count the copy must pass, none left out."""
+    collected = (
+        subprocess.run(
+            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    return int(re.match(r"(\d+)(/\d+)? tests? collected", collected).group(1))
+
+
+def spelled(name: str) -> str:
+    """Every way the code names the package, and the word in prose, for package `name`. Built from the
+    name at run time, so that a rename of this file leaves the example as it is: in a renamed copy the
+    same test renames that copy's name."""
+    return (
+        f"from {name}.inits import x\nimport {name}\nA Lightning template.\n"
+        f'python -m {name} train\nsee {name}/config.py\nname = "{name}"\n'
+        f'include = ["{name}*"]\n  project: {name}\nlogger("{name}.monitor")\nmy_template.x\n'
+        f'[sys.executable, "-m", "{name}", "train"]\n'
+    )
+
+
 def test_rename_text_touches_code_not_prose():
-    text = (
-        "from template.inits import x\nimport template\nA Lightning template.\n"
-        'python -m template train\nsee template/config.py\nname = "template"\n'
-        'include = ["template*"]\n  project: template\nlogger("template.monitor")\nmy_template.x\n'
-        '[sys.executable, "-m", "template", "train"]\n'
-    )
-    assert rename.rename_text(text, "lab") == (
-        "from lab.inits import x\nimport lab\nA Lightning template.\n"
-        'python -m lab train\nsee lab/config.py\nname = "lab"\n'
-        'include = ["lab*"]\n  project: lab\nlogger("lab.monitor")\nmy_template.x\n'
-        '[sys.executable, "-m", "lab", "train"]\n'
-    )
+    new = "lab" if rename.OLD != "lab" else "lab2"
+    renamed = rename.rename_text(spelled(rename.OLD), new)
+    assert renamed == spelled(new)  # `my_template.x` is another identifier, left alone
+    assert "A Lightning template." in renamed  # the word in prose stays
 
 
 @pytest.mark.parametrize(
@@ -54,7 +95,7 @@ def test_rename_text_touches_code_not_prose():
         ("Lab", "NAME='Lab' is a keyword or not lower case; choose a lower-case identifier"),
         ("torch", "NAME='torch' is taken: a module of that name is already importable"),
         ("json", "NAME='json' is taken: a module of that name is already importable"),
-        ("template", "NAME='template' is the current name; choose another"),
+        (rename.OLD, f"NAME={rename.OLD!r} is the current name; choose another"),
     ],
 )
 def test_bad_names_are_refused_in_one_line(name, message):
@@ -72,24 +113,38 @@ def test_make_rename_refuses_without_changing_anything(tmp_path):
     )
     assert result.returncode != 0
     assert "error: NAME='torch' is taken: a module of that name is already importable" in result.stderr
-    assert (REPO / "template" / "rename.py").is_file()
+    assert (REPO / rename.OLD / "rename.py").is_file()
 
 
 @pytest.mark.slow
-def test_renamed_copy_passes_its_fast_tests(tmp_path):
-    root = copy_of_repo(tmp_path / "lab_repo")
-    changed = rename.rename("lab", root)
-    assert not (root / "template").exists() and (root / "lab" / "__main__.py").is_file()
-    assert root / "pyproject.toml" in changed and root / "Makefile" in changed
+@pytest.mark.parametrize("with_git", [True, False], ids=["clone", "archive-without-git"])
+def test_the_readme_fork_command_passes_every_test_in_the_renamed_copy(tmp_path, with_git):
+    root = copy_of_repo(tmp_path / "lab_repo", with_git)
+    expected = fast_test_count()  # of the tree copied, counted now
+    result = subprocess.run(
+        "make rename NAME=lab && make install && make test",  # the README's Forking line, as written
+        shell=True,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        env=offline_install_env(),
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert not (root / rename.OLD).exists() and (root / "lab" / "__main__.py").is_file()
+    summary = result.stdout.strip().splitlines()[-1]
+    counts = {word: int(number) for number, word in re.findall(r"(\d+) (\w+)", summary)}
+    assert not {"failed", "error", "errors"} & set(counts), summary
+    assert counts["passed"] + counts.get("skipped", 0) == expected, summary
     leftovers = subprocess.run(
         [
             "grep",
             "-rnE",
-            r"(import|from) template\b|template\.[a-z_]+\(|-m template\b",
+            rf"(import|from) {rename.OLD}\b|-m {rename.OLD}\b",
             "--include=*.py",
-            "--exclude=test_rename.py",  # holds the old name as test data, on purpose
             "--include=Makefile",
             "--include=*.toml",
+            "--exclude-dir=.venv",
             ".",
         ],
         cwd=root,
@@ -97,28 +152,11 @@ def test_renamed_copy_passes_its_fast_tests(tmp_path):
         text=True,
     ).stdout
     assert leftovers == ""
-    env = {**os.environ, "PYTHONPATH": str(root)}  # the copy is not installed; its CLI runs from tmp folders
-    result = subprocess.run(
-        # test_rename.py itself is left out: its examples spell the old name, which is now another package
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-x",
-            "-p",
-            "no:cacheprovider",
-            "--ignore=tests/test_rename.py",
-        ],
+    help_text = subprocess.run(
+        [str(root / ".venv" / "bin" / "python"), "-m", "lab", "--help"],
         cwd=root,
         capture_output=True,
         text=True,
-        timeout=1200,
-        env=env,
-    )
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert " passed" in result.stdout.splitlines()[-1]
-    help_text = subprocess.run(
-        [sys.executable, "-m", "lab", "--help"], cwd=root, capture_output=True, text=True
+        env=offline_install_env(),
     )
     assert help_text.stdout.startswith("usage: python -m lab <command>")

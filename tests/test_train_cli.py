@@ -113,7 +113,11 @@ def test_train_loss_and_accuracy_reach_wandb(tiny_run):
     [
         ("init=foo", "error: init.name='foo' is unknown; choose one of: "),
         ("model=foo", "error: model.name='foo' is unknown; choose one of: "),
-        ("data=foo", "error: data.name='foo' is unknown; choose one of: cifar10, cifar100, synthetic"),
+        (
+            "data=foo",
+            "error: data.name='foo' is unknown; choose one of: "
+            "cifar10, cifar100, mnist, fashion_mnist, svhn, synthetic",
+        ),
         ("model.dept=3", "error: unknown config key 'model.dept'; valid keys here: name, depth"),
         ("model.depth=0", "error: model.depth=0 must be a positive integer"),
         ("data.batch_size=0", "error: data.batch_size=0 must be a positive integer"),

@@ -1,7 +1,7 @@
 """What every data set of the template shares, whatever its source: splits held as uint8 image tensors
-(N, 3, 32, 32) with int64 labels, the validation split held out of the training set with a fixed seed,
-and the two ways of serving them — torchvision's DataLoader with transforms v2 (`data.loader=torch`,
-the default) or the on-device loader (`data.loader=device`).
+(N, C, H, W) of the data set's `image_shape` with int64 labels, the validation split held out of the
+training set with a fixed seed, and the two ways of serving them — torchvision's DataLoader with
+transforms v2 (`data.loader=torch`, the default) or the on-device loader (`data.loader=device`).
 
 A source subclasses `DataModule` and says how to fetch (`prepare_data`) and read (`load_splits`) its
 data. The splits are read on first need — `setup`, or `sample_inputs` before any Trainer exists (a
@@ -25,8 +25,8 @@ from template.errors import UsageError
 
 SPLIT_SEED = 0  # fixed, not the run's seed: every run validates on the same held-out images
 
-Split = tuple[Tensor, Tensor]  # uint8 images (N, 3, 32, 32), int64 labels (N,)
-Batch = tuple[Tensor, Tensor]  # normalised float images (B, 3, 32, 32), int64 labels (B,)
+Split = tuple[Tensor, Tensor]  # uint8 images (N, C, H, W), int64 labels (N,)
+Batch = tuple[Tensor, Tensor]  # normalised float images (B, C, H, W), int64 labels (B,)
 
 
 def hold_out(images: Tensor, labels: Tensor, count: int) -> tuple[Split, Split]:
@@ -54,16 +54,26 @@ class ImageTensors(Dataset):
 
 
 class DataModule(L.LightningDataModule):
-    """A CIFAR-shaped classification set; subclasses set `name`, `num_classes`, `mean`, `std`."""
+    """An image classification set. Subclasses set `name`, `num_classes`, `image_shape` (C, H, W) and a
+    `mean` and `std` per channel (of pixels scaled to [0, 1]); the models take their input channels from
+    `image_shape`, and the training crop its size. `flip = False` for images a mirror changes (digits);
+    `crop_padding` sets the random crop's zero padding, an eighth of the height by default (CIFAR's 4)."""
 
     name: str
     num_classes: int
-    image_shape = (3, 32, 32)
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    image_shape: tuple[int, int, int] = (3, 32, 32)
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    flip: bool = True
+    crop_padding: int | None = None
 
     def __init__(self, cfg: DictConfig, seed: int):
         super().__init__()
+        if not len(self.mean) == len(self.std) == self.image_shape[0]:
+            raise ValueError(
+                f"{type(self).__name__}: mean and std need one value per channel of image_shape "
+                f"{tuple(self.image_shape)}, got {len(self.mean)} and {len(self.std)}"
+            )
         self.cfg, self.seed = cfg, seed
         self.batch_size = cfg.batch_size
         self.device = torch.device("cpu")  # the training device, learned in setup
@@ -89,10 +99,27 @@ class DataModule(L.LightningDataModule):
         """{"train": ..., "val": ..., "test": ...}, read after `prepare_data`."""
         raise NotImplementedError
 
+    @property
+    def padding(self) -> int:
+        return self.image_shape[1] // 8 if self.crop_padding is None else self.crop_padding
+
     def splits(self) -> dict[str, Split]:
         if self._splits is None:
             self._splits = self.load_splits()
+            self._check_shapes(self._splits)
         return self._splits
+
+    def _check_shapes(self, splits: dict[str, Split]) -> None:
+        """A data set whose images are not its declared `image_shape` would otherwise fail later, in the
+        first convolution, with a traceback about channels that never names the data set."""
+        for split, (images, labels) in splits.items():
+            if tuple(images.shape[1:]) != tuple(self.image_shape) or images.dtype != torch.uint8:
+                raise ValueError(
+                    f"{type(self).__name__}: its {split} images are {images.dtype} "
+                    f"{tuple(images.shape[1:])}, not uint8 of its image_shape {tuple(self.image_shape)}"
+                )
+            if len(labels) != len(images):
+                raise ValueError(f"{type(self).__name__}: {len(images)} {split} images, {len(labels)} labels")
 
     def setup(self, stage: str | None = None) -> None:
         if self.trainer is not None:
@@ -127,6 +154,8 @@ class DataModule(L.LightningDataModule):
                 train=train,
                 seed=self.seed,
                 device=self.device,
+                padding=self.padding,
+                flip=self.flip,
             )
             return self._resume_position(loader) if train else loader
         workers = self.cfg.num_workers
@@ -134,9 +163,10 @@ class DataModule(L.LightningDataModule):
             num_workers=workers, persistent_workers=workers > 0, pin_memory=self.device.type == "cuda"
         )
         if train:
-            dataset = SeededTransforms(
-                *self.splits()[split], augment.train_transform(self.mean, self.std), self.seed
+            transform = augment.train_transform(
+                self.mean, self.std, self.image_shape[1:], self.padding, self.flip
             )
+            dataset = SeededTransforms(*self.splits()[split], transform, self.seed)
             return self._resume_position(
                 ResumableLoader(dataset, self.batch_size, *rank_and_world_size(), **options)
             )

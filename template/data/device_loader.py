@@ -43,11 +43,12 @@ def shard(order: Tensor, rank: int, world_size: int, drop_last: bool) -> Tensor:
 
 
 class DeviceLoader:
-    """Batches of (normalised float images, labels) on `device`, from uint8 images (N, 3, H, W).
+    """Batches of (normalised float images, labels) on `device`, from uint8 images (N, C, H, W).
 
     `train=True` shuffles with a permutation seeded by seed + epoch and augments each sample with the
-    crop and flip drawn for it that epoch; `train=False` keeps the order and does not augment. An epoch
-    starts at each `iter()` that does not continue a restored, unfinished one.
+    crop (out of the image zero-padded by `padding`) and flip (if `flip`) drawn for it that epoch;
+    `train=False` keeps the order and does not augment. An epoch starts at each `iter()` that does not
+    continue a restored, unfinished one.
     """
 
     def __init__(
@@ -63,6 +64,8 @@ class DeviceLoader:
         device: torch.device | str = "cpu",
         rank: int | None = None,
         world_size: int | None = None,
+        padding: int = augment.PAD,
+        flip: bool = True,
     ):
         if rank is None or world_size is None:
             rank, world_size = rank_and_world_size()
@@ -71,6 +74,7 @@ class DeviceLoader:
         self.labels = labels.to(self.device)
         self.mean, self.std = mean, std
         self.batch_size, self.train, self.seed = batch_size, train, seed
+        self.padding, self.flip = padding, flip
         self.rank, self.world_size = rank, world_size
         self.epoch = -1  # the epoch being (or last) iterated
         self.batches_done = 0  # batches of that epoch already handed out
@@ -95,7 +99,7 @@ class DeviceLoader:
             index = order[start : start + self.batch_size]
             images = self.images[index]
             if self.train:
-                images = augment.augment(images, offsets[index], flips[index])
+                images = augment.augment(images, offsets[index], flips[index], self.padding)
             self.batches_done += 1
             yield augment.normalize(images, self.mean, self.std), self.labels[index]
 
@@ -111,7 +115,7 @@ class DeviceLoader:
             )
         generator = torch.Generator().manual_seed(self.seed + epoch)
         order = torch.randperm(n, generator=generator)
-        offsets, flips = augment.draw(n, generator)
+        offsets, flips = augment.draw(n, generator, self.padding, self.flip)
         order = shard(order, self.rank, self.world_size, drop_last=True)
         return order.to(self.device), offsets.to(self.device), flips.to(self.device)
 

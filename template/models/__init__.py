@@ -20,7 +20,8 @@ def available() -> list[str]:
 
 
 def build(name: str, **options) -> nn.Module:
-    """`options`: depth, width, num_classes, activation, negative_slope, norm, in_channels."""
+    """`options`: depth, width, num_classes, activation, negative_slope, norm, in_channels (the data's
+    channels; every model takes any height and width)."""
     if name not in MODELS:
         raise UsageError(f"model.name={name!r} is unknown; choose one of: {', '.join(available())}")
     return MODELS[name](**options)

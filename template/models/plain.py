@@ -1,11 +1,12 @@
-"""He et al. 2015's plain network, sized for 32×32 inputs.
+"""He et al. 2015's plain network, for images of any channels and size (sized for CIFAR's 32×32).
 
 A stack of stride-1 3×3 convolutions (padding 1, so square layers keep their shape and their fan
 n = 9c), in three stages of width w, 2w, 4w separated by 2×2 max pooling, then global average pooling
 and one linear classifier. No batch norm by default: it would hide exactly the variance drift this
 template exists to show. `depth` counts weight layers, the classifier included, like the paper's
 "22-layer" and "30-layer" models; the convolutions are spread over the stages as evenly as possible,
-earlier stages taking the remainder.
+earlier stages taking the remainder. The pools round up (`ceil_mode`), so odd and small maps (28×28 →
+14 → 7, 3×3 → 2 → 1) keep every pixel and never shrink to nothing; on even sizes that changes nothing.
 """
 
 from collections import OrderedDict
@@ -45,7 +46,7 @@ class PlainNet(nn.Sequential):
                 layers[f"act{index}"] = activations.make(activation, negative_slope)
                 channels = out_channels
             if count and stage < STAGES - 1:
-                layers[f"pool{stage + 1}"] = nn.MaxPool2d(2)
+                layers[f"pool{stage + 1}"] = nn.MaxPool2d(2, ceil_mode=True)
         layers["gap"] = nn.AdaptiveAvgPool2d(1)
         layers["flatten"] = nn.Flatten()
         layers["fc"] = nn.Linear(channels, num_classes)

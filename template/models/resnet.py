@@ -25,6 +25,9 @@ Both blocks speak the residual-block protocol of `template/inits/residual.py`, w
 block itself named `bias*` and `scale` (FixupBlock only). The classifier `fc` is registered last, which
 is how `fixup` finds the layer it zeroes.
 
+Any input channels and size: the stride-2 stage changes round up (a 28×28 image gives 14, 7, 4), and
+option A's subsampling `[::2]` keeps the same ceil(H/2) rows.
+
 Layers are named `stem.conv`, `stage2.block0.conv1`, ..., `fc`, which become W&B keys such as
 `act_var/stage2.block0.conv1`.
 """

@@ -1,10 +1,13 @@
-"""Simonyan & Zisserman 2015's VGG, adapted to 32×32 inputs the way CIFAR code bases usually do.
+"""Simonyan & Zisserman 2015's VGG, adapted to small inputs the way CIFAR code bases usually do.
 
 `depth` picks one of the paper's configurations by its usual name: 11 (A), 13 (B), 16 (D) or 19 (E).
 The paper counts its three fully connected layers in that number; on 32×32 inputs the five 2×2 max
 pools leave a 1×1 map, so those layers would only add parameters, and here a global average pool and
 one linear classifier replace them (as in most CIFAR VGGs). A "VGG-16" therefore has 13 convolutions
 and 14 weight layers, not 16 — `depth` names the layout, it does not count layers as `plain` does.
+
+The pools round up (`ceil_mode`): five of them take 32×32 to 1×1 as before, and a 28×28 or 16×16
+image to 1×1 as well (28 → 14 → 7 → 4 → 2 → 1), where flooring pools would shrink the map to nothing.
 
 `width` scales every channel count by width/64, so width=64 is the paper's 64-128-256-512-512 and the
 config's default width=16 gives 16-32-64-128-128 (a quick, CPU-friendly VGG). `norm=batch` puts
@@ -60,7 +63,7 @@ class VGG(nn.Sequential):
                     layers[f"bn{index}"] = nn.BatchNorm2d(out_channels)
                 layers[f"act{index}"] = activations.make(activation, negative_slope)
                 channels = out_channels
-            layers["pool"] = nn.MaxPool2d(2)
+            layers["pool"] = nn.MaxPool2d(2, ceil_mode=True)
             stages[f"stage{stage}"] = nn.Sequential(layers)
         stages["gap"] = nn.AdaptiveAvgPool2d(1)
         stages["flatten"] = nn.Flatten()

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import pytest
 import torch
 from fake_cifar import LAYOUT, write_fake_cifar
+from fake_digits import write_fake_mnist, write_fake_svhn
 from omegaconf import OmegaConf
 from torchvision import datasets
 
@@ -42,6 +43,39 @@ def fake_cifar(tmp_path, monkeypatch):
         monkeypatch.setattr(dataset, "train_list", [[file, md5s[file]] for file in layout["train"]])
         monkeypatch.setattr(dataset, "test_list", [[file, md5s[file]] for file in layout["test"]])
         monkeypatch.setattr(dataset, "meta", {**dataset.meta, "md5": md5s[layout["meta"][0]]})
+        return root
+
+    return write
+
+
+@pytest.fixture
+def fake_mnist(tmp_path, monkeypatch):
+    """`fake_mnist(name, n_train, n_test)`: small MNIST or Fashion-MNIST archives where torchvision
+    looks (tmp_path/"data"/<Class>/raw), with torchvision's md5 table pointed at them; returns raw."""
+
+    def write(name: str = "mnist", n_train: int = 60, n_test: int = 20, root=None):
+        dataset = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}[name]
+        raw = Path(root or tmp_path / "data") / dataset.__name__ / "raw"
+        md5s = write_fake_mnist(raw, n_train, n_test)
+        monkeypatch.setattr(dataset, "resources", [(file, md5s[file]) for file, _ in dataset.resources])
+        return raw
+
+    return write
+
+
+@pytest.fixture
+def fake_svhn(tmp_path, monkeypatch):
+    """`fake_svhn(n_train, n_test)`: small SVHN files in tmp_path/"data", torchvision's table pointed at
+    them; returns the root."""
+
+    def write(n_train: int = 60, n_test: int = 20, root=None):
+        root = Path(root or tmp_path / "data")
+        md5s = write_fake_svhn(root, n_train, n_test)
+        table = {
+            split: [url, file, md5s.get(file, md5)]
+            for split, (url, file, md5) in datasets.SVHN.split_list.items()
+        }
+        monkeypatch.setattr(datasets.SVHN, "split_list", table)
         return root
 
     return write

@@ -80,3 +80,26 @@ def test_torchvision_train_transform_output_is_one_of_the_batched_candidates(see
 def test_eval_transform_only_normalises():
     batch = images(2)
     assert torch.equal(augment.eval_transform(MEAN, STD)(batch[0]), augment.normalize(batch, MEAN, STD)[0])
+
+
+@pytest.mark.parametrize("shape, padding", [((1, 28, 28), 3), ((3, 20, 24), 2), ((1, 16, 16), 0)])
+def test_any_shape_and_padding_crops_back_to_its_own_size_as_torchvision_does(shape, padding):
+    batch = torch.randint(0, 256, (32, *shape), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    offsets, flips = augment.draw(32, torch.Generator().manual_seed(2), padding)
+    assert offsets.max() <= 2 * padding
+    ours = augment.augment(batch, offsets, flips, padding)
+    assert ours.shape == batch.shape
+    for image, (top, left), flip, mine in zip(batch, offsets.tolist(), flips.tolist(), ours, strict=True):
+        theirs = F.crop(F.pad(image, [padding]), top, left, *shape[1:])
+        assert torch.equal(mine, F.horizontal_flip(theirs) if flip else theirs)
+    delivered = augment.train_transform((0.5,) * shape[0], (0.2,) * shape[0], shape[1:], padding)(batch[0])
+    assert delivered.shape == shape
+
+
+def test_without_flip_nothing_is_mirrored_and_the_crops_are_the_same_draws():
+    offsets, flips = augment.draw(1000, torch.Generator().manual_seed(3), flip=False)
+    same_offsets, _ = augment.draw(1000, torch.Generator().manual_seed(3), flip=True)
+    assert not flips.any() and torch.equal(offsets, same_offsets)
+    image = images(1)
+    transform = augment.train_transform(MEAN, STD, (32, 32), padding=0, flip=False)
+    assert torch.equal(transform(image[0]), augment.normalize(image, MEAN, STD)[0])  # nothing random left

@@ -1,0 +1,41 @@
+"""The README's Forking section as code: the files it shows, applied to a tree exactly as written.
+
+A block marked `<!-- fork: <path> -->` is a new file at that path, or, where the path exists, lines
+for that file: an import line joins the file's imports, and `NAME = ...` replaces the line that assigns
+NAME (which must exist: a README that no longer matches the code fails here).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+FORK = re.compile(r"<!-- fork: (\S+) -->\n```python\n(.*?)```", re.S)
+
+
+def blocks(readme: str | None = None) -> list[tuple[str, str]]:
+    return FORK.findall(readme if readme is not None else (REPO / "README.md").read_text())
+
+
+def apply(root: Path) -> list[Path]:
+    """Writes or edits the README's fork files under `root`; returns them."""
+    touched = []
+    for relative, code in blocks((root / "README.md").read_text()):
+        path = root / relative
+        path.write_text(_edit(path.read_text(), code) if path.exists() else code)
+        touched.append(path)
+    return touched
+
+
+def _edit(text: str, code: str) -> str:
+    lines = text.splitlines()
+    for line in filter(str.strip, code.splitlines()):
+        if line.startswith(("from ", "import ")):
+            last_import = max(i for i, old in enumerate(lines) if old.startswith(("from ", "import ")))
+            lines.insert(last_import + 1, line)
+        else:
+            name = line.partition("=")[0].strip()
+            (index,) = [i for i, old in enumerate(lines) if old.partition("=")[0].strip() == name]
+            lines[index] = line
+    return "\n".join(lines) + "\n"
