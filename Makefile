@@ -10,10 +10,10 @@ UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 LOCK := requirements.lock
 
-# uv reads no pip configuration. This hands it the package sources and constraints pip is configured
-# with (an index mirror, a folder of wheels), so that where pip has a mirror both install the same files;
-# and, as pip does, the best version found on any of them. (`make lock` leaves out which package needs
-# which: those notes would name the constraint files of the machine that locked.)
+# `make lock` resolves with uv, which reads no pip configuration. This hands it the package sources and
+# constraints pip is configured with (an index mirror, a folder of wheels, a version cap), so that the
+# lock holds versions those sources have, and, as pip does, the best version found on any of them. (The
+# lock leaves out which package needs which: those notes would name the machine's constraint files.)
 define PIP_SOURCES_FOR_UV
 import shlex, subprocess, sys
 names = {"index-url": "UV_DEFAULT_INDEX", "extra-index-url": "UV_EXTRA_INDEX_URL",
@@ -72,16 +72,14 @@ help: ## Show this help
 
 install: $(STAMP) ## Create .venv and install the locked versions (requirements.lock), then the project
 
-$(UV):
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON_BOOT) -m venv $(VENV)
-	$(PY) -m pip install --quiet uv==$(UV_VERSION)
-
-$(STAMP): pyproject.toml $(LOCK) | $(UV)
-	$(WITH_PIP_SOURCES) $(UV) pip install --quiet --python $(PY) -r $(LOCK)
-	$(WITH_PIP_SOURCES) $(UV) pip install --quiet --python $(PY) --no-deps -e .
+	$(PY) -m pip install --quiet -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-lock: | $(UV) ## Re-resolve requirements.lock from pyproject.toml's ranges (every platform, Python >= 3.10)
+lock: $(STAMP) ## Re-resolve requirements.lock from pyproject.toml's ranges (every platform, Python >= 3.10)
+	$(PY) -m pip install --quiet uv==$(UV_VERSION)
 	$(WITH_PIP_SOURCES) $(UV) pip compile pyproject.toml --extra dev --universal --python-version 3.10 \
 	  --no-annotate --custom-compile-command "make lock" --quiet -o $(LOCK)
 
