@@ -99,6 +99,7 @@ class Classifier(L.LightningModule):
         if self._resumed_from is not None and self._resumed_from.get("schedule") != self.schedule:
             for saved in self._resumed_from["lr_schedulers"]:
                 schedule.stretch(saved, self.schedule)
+        self._resumed_from = None  # Lightning keeps its own reference until it has restored everything
         return schedule.cosine(optimizer, self.schedule)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
