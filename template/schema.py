@@ -66,6 +66,11 @@ class StatsConfig:
 
 
 @dataclass
+class CheckpointConfig:
+    every_n_steps: int = 0  # also write last.ckpt every this many optimizer steps (0: at epoch ends only)
+
+
+@dataclass
 class LoggerConfig:
     name: str = "wandb"  # template.loggers.LOGGERS
     mode: str = "offline"  # offline | online | disabled (wandb only)
@@ -86,6 +91,7 @@ class Config:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     trainer: dict[str, Any] = field(default_factory=dict)  # passed through to lightning.Trainer
 
@@ -101,4 +107,10 @@ CHOICES = {
     "logger.mode": ("offline", "online", "disabled"),
 }
 POSITIVE = ("model.depth", "model.width", "data.batch_size", "stats.every_n_steps", "stats.histogram_bins")
-NON_NEGATIVE = ("data.num_workers", "data.val_size", "scheduler.warmup_epochs", "optimizer.weight_decay")
+NON_NEGATIVE = (
+    "checkpoint.every_n_steps",
+    "data.num_workers",
+    "data.val_size",
+    "scheduler.warmup_epochs",
+    "optimizer.weight_decay",
+)

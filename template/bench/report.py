@@ -9,7 +9,6 @@ spikes. The spread (min and max over repetitions) is printed next to it, so a no
 from __future__ import annotations
 
 import math
-import os
 import platform
 import statistics
 from datetime import datetime, timezone
@@ -20,7 +19,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from template import run_folder
+from template import provenance, run_folder
 
 # metric: (numerator, denominator, key of the per-repeat records) -- a ratio of two measurements.
 RATIOS = {
@@ -76,8 +75,8 @@ def _metric(name: str, repeats: list[float]) -> dict:
 
 def hardware(device: torch.device) -> dict:
     return {
-        "cpu": _cpu_model(),
-        "cpu_count": _cpu_count(),
+        "cpu": provenance.cpu_model(),
+        "cpu_count": provenance.cpu_count(),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "device": device.type,
         "threads": torch.get_num_threads(),
@@ -88,20 +87,6 @@ def hardware(device: torch.device) -> dict:
     }
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def write(folder: Path, command: str, options: dict, device: torch.device, measurements: dict) -> dict:
     """bench.json in `folder`, written atomically; returns its content."""
     payload = {
@@ -109,6 +94,7 @@ def write(folder: Path, command: str, options: dict, device: torch.device, measu
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "options": options,
         "hardware": hardware(device),
+        "provenance": provenance.collect(),
         "metrics": metrics(measurements, device),
         "measurements": {
             name: {"median": _medians(records), "repeats": records} for name, records in measurements.items()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from template import config, inits, run_folder
+from template import config, inits, provenance, run_folder
 from template.compare import plots, results
 from template.compare.results import Run
 from template.errors import UsageError
@@ -147,7 +147,7 @@ def run(chosen_inits: Sequence[str], seeds: Sequence[int], overrides: Sequence[s
 def write(folder: Path, base: DictConfig, overrides, chosen_inits, seeds, done: list[Run]) -> None:
     """results.json, results.md and the two figures, from the run folders of `done`."""
     found = results.collect(folder.name, base.experiment, overrides, chosen_inits, seeds, done)
-    run_folder.write_json(folder / "results.json", found)
+    run_folder.write_json(folder / "results.json", {**found, "provenance": provenance.collect()})
     (folder / "results.md").write_text(results.markdown(found))
     summaries = {init: [s for r in done if r.init == init and (s := r.summary())] for init in chosen_inits}
     title = base.experiment or folder.name

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+from provenance_check import assert_true_provenance
 
 from template.bench import main
 
@@ -49,6 +50,7 @@ def test_bench_json_records_machine_command_and_every_repeat(bench):
     assert payload["command"].startswith("python -m template bench model=plain depth=3")
     assert {"cpu", "gpu", "torch", "threads", "device"} <= payload["hardware"].keys()
     assert payload["options"]["repeats"] == REPEATS and payload["date"]
+    assert_true_provenance(payload["provenance"])
     expected = {"plain", "template", "template_no_monitor", "loader_device", "loader_torchvision", "startup"}
     assert set(payload["measurements"]) == expected
     for measurement in payload["measurements"].values():
