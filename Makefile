@@ -22,8 +22,8 @@ RESUME ?=##      resume: a run folder, or last
 EXPERIMENT ?=##  experiment: a file of configs/experiment/
 LOGGER ?=##      logger.name: wandb | tensorboard | csv | none
 ARGS ?=##        any other overrides, e.g. ARGS="optimizer.lr=0.003 data.batch_size=64"
-INITS ?=##       make compare: the inits to compare, e.g. INITS="kaiming glorot"
-SEEDS ?=##       make compare: the seeds of each init, e.g. SEEDS="0 1 2"
+INITS ?=##       compare.inits: the inits make compare trains, e.g. INITS="kaiming glorot"
+SEEDS ?=##       compare.seeds: the seeds of each init, e.g. SEEDS="0 1 2"
 NAME ?=##        make rename: the new package name, a lower-case Python identifier
 
 OVERRIDES = $(strip \
@@ -36,8 +36,9 @@ OVERRIDES = $(strip \
 
 comma := ,
 space := $(subst ,, )
-COMPARE = $(if $(INITS),inits=$(subst $(space),$(comma),$(strip $(INITS)))) \
-  $(if $(SEEDS),seeds=$(subst $(space),$(comma),$(strip $(SEEDS))))
+# INITS="a b" -> 'compare.inits=[a,b]' (quoted: the shell would read [a,b] as a pattern)
+COMPARE = $(if $(INITS),'compare.inits=[$(subst $(space),$(comma),$(strip $(INITS)))]') \
+  $(if $(SEEDS),'compare.seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]')
 
 .PHONY: help install train inits compare bench rename test test-all lint format clean
 
@@ -62,10 +63,10 @@ inits: $(STAMP) ## Print the table of initialisation schemes
 	$(PY) -m template inits
 
 compare: $(STAMP) ## Train every init x seed and compare: make compare EXPERIMENT=quick_demo INITS="kaiming glorot"
-	$(PY) -m template compare $(COMPARE) $(OVERRIDES)
+	$(PY) -m template compare $(OVERRIDES) $(COMPARE)
 
-bench: $(STAMP) ## Measure speed against a plain PyTorch loop (runs/bench-*/bench.json)
-	$(PY) -m template bench $(ARGS)
+bench: $(STAMP) ## Time the template against a plain PyTorch loop: make bench [MODEL=..] [DEPTH=..] (runs/bench-*/bench.json)
+	$(PY) -m template bench $(OVERRIDES)
 
 rename: $(STAMP) ## Make this starter your project: make rename NAME=myproject
 	$(PY) -m template.rename $(NAME)

@@ -15,8 +15,9 @@ def make_logger(cfg: DictConfig, run_dir: Path, resume_id: str | None = None) ->
 
 
 def _wandb(cfg: DictConfig, run_dir: Path, resume_id: str | None) -> WandbLogger:
-    # `mode=` and not `offline=True`: the latter sets WANDB_MODE for the whole process.
-    return WandbLogger(
+    # `mode=` and not `offline=True`: the latter sets WANDB_MODE for the whole process. `silent`: the run
+    # announces its W&B run itself, before fit (template/run_info.py), instead of wandb's banners.
+    logger = WandbLogger(
         project=cfg.logger.project,
         group=cfg.logger.group,
         name=run_dir.name,
@@ -25,7 +26,13 @@ def _wandb(cfg: DictConfig, run_dir: Path, resume_id: str | None) -> WandbLogger
         id=resume_id,
         resume="allow" if resume_id else None,
         config=OmegaConf.to_container(cfg, resolve=True),
+        settings={"silent": True},
     )
+    # Lightning always passes `anonymous` (None unless asked), and wandb warns that the setting "has no
+    # effect" whatever its value; dropping the unset key keeps that warning, about nothing the user did, out.
+    if logger._wandb_init.get("anonymous") is None:
+        logger._wandb_init.pop("anonymous", None)
+    return logger
 
 
 LOGGERS = {
