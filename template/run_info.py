@@ -75,12 +75,13 @@ def block(cfg: DictConfig, trainer, model, logger: Logger | None, run_dir: Path)
 def _logger_line(cfg: DictConfig, logger: Logger | None) -> str:
     if logger is None:
         return "none"
-    if isinstance(logger, WandbLogger):
-        run = logger.experiment
-        where = Path(run.dir).parent  # .../wandb/offline-run-<time>-<id>/files -> the run's folder
+    if isinstance(logger, WandbLogger):  # named, not started: wandb starts with fit
+        run_id, folder = logger._wandb_init["id"], Path(logger.save_dir) / "wandb"
         if cfg.logger.mode == "offline":
-            return f"W&B offline run {run.id} in {where} (upload: wandb sync {where})"
-        return f"W&B run {run.path} ({cfg.logger.mode})"
+            return (
+                f"W&B offline run {run_id} in {folder} (upload: wandb sync {folder}/offline-run-*-{run_id})"
+            )
+        return f"W&B {cfg.logger.mode} run {run_id} of project {cfg.logger.project}"
     return f"{type(logger).__name__} in {logger.log_dir}"
 
 

@@ -78,14 +78,15 @@ def default_run(tmp_path_factory):
 def test_the_run_says_what_it_runs_before_fit(default_run):
     result, run_dir, keys = default_run
     (wandb_run,) = (run_dir / "wandb").glob("offline-run-*")
+    run_id = wandb_run.name.rsplit("-", 1)[1]  # the folder wandb made has the id the block announced
     block = result.stdout.splitlines()[:5]
     assert block == [
         f"run folder: {run_dir}",
         f"overrides:  {keys[-1]} data.name=synthetic data.synthetic_train_size=1600 trainer.max_epochs=1",
         block[2],
         "device:     1 x cpu, precision 32-true",
-        f"logger:     W&B offline run {wandb_run.name.rsplit('-', 1)[1]} in {wandb_run} "
-        f"(upload: wandb sync {wandb_run})",
+        f"logger:     W&B offline run {run_id} in {run_dir / 'wandb'} "
+        f"(upload: wandb sync {run_dir / 'wandb'}/offline-run-*-{run_id})",
     ]
     assert re.fullmatch(r"model:      plain, depth 11, [\d,]+ parameters; init kaiming", block[2])
 
