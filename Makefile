@@ -6,6 +6,29 @@ PYTHON_BOOT ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+LOCK := requirements.lock
+
+# `make lock` resolves with uv, which reads no pip configuration. This hands it the package sources and
+# constraints pip is configured with (an index mirror, a folder of wheels, a version cap), so that the
+# lock holds versions those sources have, and, as pip does, the best version found on any of them. (The
+# lock leaves out which package needs which: those notes would name the machine's constraint files.)
+define PIP_SOURCES_FOR_UV
+import shlex, subprocess, sys
+names = {"index-url": "UV_DEFAULT_INDEX", "extra-index-url": "UV_EXTRA_INDEX_URL",
+         "find-links": "UV_FIND_LINKS", "constraint": "UV_CONSTRAINT"}
+listing = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True)
+for line in listing.stdout.splitlines():
+    key, _, value = line.partition("=")
+    name = names.get(key.rpartition(".")[2])
+    if name:
+        values = shlex.split(value)[0].split() if value else []
+        print(f"export {name}={shlex.quote((',' if name == 'UV_FIND_LINKS' else ' ').join(values))}")
+print("export UV_INDEX_STRATEGY=unsafe-best-match")
+endef
+export PIP_SOURCES_FOR_UV
+WITH_PIP_SOURCES = eval "$$($(PY) -c "$$PIP_SOURCES_FOR_UV")" &&
 
 ## Variables (each maps onto a config key; ARGS takes any other key=value overrides)
 INIT ?=##        init.name: make inits lists them (kaiming, glorot, ...)
@@ -40,7 +63,7 @@ space := $(subst ,, )
 COMPARE = $(if $(INITS),'compare.inits=[$(subst $(space),$(comma),$(strip $(INITS)))]') \
   $(if $(SEEDS),'compare.seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]')
 
-.PHONY: help install train inits compare bench rename test test-all lint format clean
+.PHONY: help install lock train inits compare reproduce bench rename test test-all lint format clean
 
 help: ## Show this help
 	@echo "Targets:"
@@ -48,13 +71,18 @@ help: ## Show this help
 	@echo "Variables:"
 	@grep -E '^[A-Z_]+ \?=##' $(MAKEFILE_LIST) | sed -E 's/ \?=##/ /' | awk '{v=$$1; $$1=""; printf "  %-12s%s\n", v, $$0}'
 
-install: $(STAMP) ## Create .venv and install the project with its dev tools
+install: $(STAMP) ## Create .venv and install the locked versions (requirements.lock), then the project
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON_BOOT) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+lock: $(STAMP) ## Re-resolve requirements.lock from pyproject.toml's ranges (every platform, Python >= 3.10)
+	$(PY) -m pip install --quiet uv==$(UV_VERSION)
+	$(WITH_PIP_SOURCES) $(UV) pip compile pyproject.toml --extra dev --universal --python-version 3.10 \
+	  --no-annotate --custom-compile-command "make lock" --quiet -o $(LOCK)
 
 train: $(STAMP) ## Train one model: make train INIT=kaiming [DATA=synthetic] [EPOCHS=..] [ARGS=..]
 	$(PY) -m template train $(OVERRIDES)
@@ -64,6 +92,9 @@ inits: $(STAMP) ## Print the table of initialisation schemes
 
 compare: $(STAMP) ## Train every init x seed and compare: make compare EXPERIMENT=quick_demo INITS="kaiming glorot"
 	$(PY) -m template compare $(OVERRIDES) $(COMPARE)
+
+reproduce: $(STAMP) ## quick_demo on seeds 0-4 at 1 and 2 threads and with oneDNN off; fails unless the effect holds on each
+	$(PY) -m template.compare.reproduce $(if $(SEEDS),'compare.seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]') $(ARGS)
 
 bench: $(STAMP) ## Time the template against a plain PyTorch loop: make bench [MODEL=..] [DEPTH=..] (runs/bench-*/bench.json)
 	$(PY) -m template bench $(OVERRIDES)

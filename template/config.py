@@ -40,7 +40,7 @@ def load(overrides: list[str] = ()) -> DictConfig:
     run = _run_to_resume(cli)
     if run is not None:  # the saved config replaces defaults and experiment
         cli.resume = str(run)
-        layers = [OmegaConf.load(run / "config.yaml"), *map(_trainer_preset, presets), cli]
+        layers = [saved_config(run), *map(_trainer_preset, presets), cli]
     else:
         layers = [
             OmegaConf.load(CONFIGS_DIR / "default.yaml"),
@@ -57,6 +57,13 @@ def load(overrides: list[str] = ()) -> DictConfig:
         resume.check_unchanged(_merge(OmegaConf.structured(Config), layers[0]), cfg, run)
     OmegaConf.set_readonly(cfg, True)
     return cfg
+
+
+def saved_config(run: Path) -> DictConfig:
+    """A run folder's config.yaml without its `provenance` block, which records the run, not the schema."""
+    saved = OmegaConf.load(run / "config.yaml")
+    saved.pop("provenance", None)
+    return saved
 
 
 def _experiment(cli: DictConfig) -> list[DictConfig]:

@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from template import schedule
+
 if TYPE_CHECKING:
     from template.data.datamodule import Batch
 
@@ -35,6 +37,8 @@ class Classifier(L.LightningModule):
         self.loss = nn.CrossEntropyLoss()
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.schedule: dict | None = None  # the cosine's plan in steps (`template.schedule.plan`)
+        self._resumed_from: dict | None = None  # the checkpoint a resumed run loaded
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.model(inputs)
@@ -82,21 +86,30 @@ class Classifier(L.LightningModule):
         optimizer = build_optimizer(self.parameters(), self.optimizer_options)
         if self.scheduler_options["name"] == "none":
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": self._cosine(optimizer)}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": self._cosine(optimizer), "interval": "step"},
+        }
 
-    def _cosine(self, optimizer: torch.optim.Optimizer) -> dict:
+    def _cosine(self, optimizer: torch.optim.Optimizer):
         """Per-step cosine decay after a linear warm-up: steps, not epochs, so a short run with
-        `trainer.max_steps` or `limit_train_batches` still decays to zero."""
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
-        warmup = self.scheduler_options["warmup_epochs"] * steps_per_epoch
-        schedules = [torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total - warmup))]
-        if warmup:
-            schedules.insert(0, torch.optim.lr_scheduler.LinearLR(optimizer, 1e-3, 1.0, total_iters=warmup))
-            scheduler = torch.optim.lr_scheduler.SequentialLR(optimizer, schedules, milestones=[warmup])
-        else:
-            scheduler = schedules[0]
-        return {"scheduler": scheduler, "interval": "step"}
+        `trainer.max_steps` or `limit_train_batches` still decays to zero. A resumed run that was
+        extended follows the longer plan (`template.schedule`: allowed only within the warm-up)."""
+        self.schedule = schedule.plan(self.trainer, self.scheduler_options["warmup_epochs"])
+        if self._resumed_from is not None and self._resumed_from.get("schedule") != self.schedule:
+            for saved in self._resumed_from["lr_schedulers"]:
+                schedule.stretch(saved, self.schedule)
+        self._resumed_from = None  # Lightning keeps its own reference until it has restored everything
+        return schedule.cosine(optimizer, self.schedule)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.schedule is not None:
+            checkpoint["schedule"] = self.schedule
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Kept until `configure_optimizers`, which Lightning calls before it restores the schedulers
+        from this same checkpoint."""
+        self._resumed_from = checkpoint
 
 
 def build_optimizer(parameters: Iterable[nn.Parameter], options: Mapping) -> torch.optim.Optimizer:

@@ -23,6 +23,7 @@ MAY_CHANGE = (
     "trainer.enable_progress_bar",
     "data.root",
     "data.num_workers",
+    "checkpoint.every_n_steps",
     "logger.mode",
 )
 
@@ -68,15 +69,23 @@ def check_unchanged(saved: DictConfig, resumed: DictConfig, run: Path) -> None:
         )
 
 
-def check_checkpoint(run: Path) -> None:
-    """A checkpoint that does not load is refused up front, not half-way into restoring it.
+def newest_checkpoint(run: Path) -> Path | None:
+    """What a continued run starts from: `last.ckpt` (written at every epoch end, every
+    `checkpoint.every_n_steps`, and at the step boundary where a signal stopped the run), or None where
+    the folder has none (a job pre-empted before its first checkpoint)."""
+    path = last_checkpoint(run)
+    return path if path.is_file() else None
+
+
+def check_checkpoint(run: Path, path: Path | None = None) -> dict:
+    """A checkpoint that does not load is refused up front, not half-way into restoring it; returns it.
 
     `weights_only=True` loads tensors and plain containers without running pickled code; Lightning's
     checkpoints are of that kind.
     """
-    path = last_checkpoint(run)
+    path = path or last_checkpoint(run)
     try:
-        torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any failure to load means the same thing to the user
         reason = str(error).strip().splitlines()[0][:120] if str(error).strip() else type(error).__name__
         raise UsageError(

@@ -14,38 +14,57 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from template import provenance
 from template.errors import UsageError
 
 RUN_DIR_ENV = "TEMPLATE_RUN_DIR"
 
 
-def create(cfg: DictConfig) -> tuple[Path, bool]:
-    """The run folder, created with its config on first call; returns it and whether this process
-    created it.
+def create(cfg: DictConfig, continuing: Path | None = None) -> tuple[Path, bool]:
+    """The run folder, created with its config on first call (or `continuing`, a resumed or requeued
+    run's); returns it and whether this process created it.
 
     Lightning's DDP launcher starts the other processes of a node by re-running the same command, so
     the folder's name travels to them through the environment instead of each taking a timestamp of
-    its own. Across nodes (torchrun, SLURM) the name comes from the job's id, which every node knows.
+    its own. Across nodes (torchrun, SLURM) the name comes from the job's id, which every node knows —
+    so it is never numbered: another rank could not know the number.
     """
     agreed = os.environ.get(RUN_DIR_ENV)
     if agreed:
         return Path(agreed), False
-    if cfg.resume:
-        run_dir = Path(cfg.resume)
+    if continuing is not None:
+        run_dir = continuing
+        if _global_rank() == 0 and not (run_dir / "config.yaml").is_file():
+            _make(run_dir, cfg, exist_ok=True)  # requeued before it wrote anything
     else:
         run_dir = Path(cfg.runs_dir).resolve() / (cfg.run_name or default_name(cfg))
         if _global_rank() == 0:
-            if not cfg.run_name:
+            if not cfg.run_name and not _job_id():
                 run_dir = unused(run_dir)
             _make(run_dir, cfg)
     os.environ[RUN_DIR_ENV] = str(run_dir)
     return run_dir, True
 
 
+def requeued(cfg: DictConfig) -> Path | None:
+    """The folder a requeued job continues: SLURM requeues a pre-empted job under the same id with
+    `SLURM_RESTART_COUNT` > 0 (torchrun's restarts set `TORCHELASTIC_RESTART_COUNT`), re-running the
+    same command, so every rank finds the folder its first attempt named after the job."""
+    restarts = os.environ.get("SLURM_RESTART_COUNT") or os.environ.get("TORCHELASTIC_RESTART_COUNT") or "0"
+    if cfg.resume or not _job_id() or int(restarts) < 1:
+        return None
+    folder = Path(cfg.runs_dir).resolve() / (cfg.run_name or default_name(cfg))
+    return folder if folder.is_dir() else None
+
+
 def default_name(cfg: DictConfig) -> str:
-    job = os.environ.get("SLURM_JOB_ID") or _torchrun_job()
+    job = _job_id()
     stamp = f"job{job}" if job else datetime.now().strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{cfg.init.name}-{cfg.model.name}{cfg.model.depth}-{cfg.data.name}-s{cfg.seed}"
+
+
+def _job_id() -> str | None:
+    return os.environ.get("SLURM_JOB_ID") or _torchrun_job()
 
 
 def _torchrun_job() -> str | None:
@@ -62,11 +81,11 @@ def unused(folder: Path) -> Path:
     return candidate
 
 
-def _make(run_dir: Path, cfg: DictConfig) -> None:
+def _make(run_dir: Path, cfg: DictConfig, exist_ok: bool = False) -> None:
     try:
-        run_dir.mkdir(parents=True, exist_ok=False)
-        (run_dir / "plots").mkdir()
-        (run_dir / "checkpoints").mkdir()
+        run_dir.mkdir(parents=True, exist_ok=exist_ok)
+        (run_dir / "plots").mkdir(exist_ok=exist_ok)
+        (run_dir / "checkpoints").mkdir(exist_ok=exist_ok)
     except FileExistsError:
         raise UsageError(
             f"run folder {run_dir} exists already; choose another run_name, or resume={run_dir}"
@@ -75,7 +94,8 @@ def _make(run_dir: Path, cfg: DictConfig) -> None:
         raise UsageError(
             f"cannot create the run folder {run_dir}: {error.strerror}; set runs_dir= to a writable folder"
         ) from None
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    recorded = {**OmegaConf.to_container(cfg, resolve=True), "provenance": provenance.collect()}
+    OmegaConf.save(OmegaConf.create(recorded), run_dir / "config.yaml")
 
 
 def write_json(path: Path, payload: dict) -> None:

@@ -65,6 +65,11 @@ class StatsConfig:
 
 
 @dataclass
+class CheckpointConfig:
+    every_n_steps: int = 0  # also write last.ckpt every this many optimizer steps (0: at epoch ends only)
+
+
+@dataclass
 class LoggerConfig:
     name: str = "wandb"  # template.loggers.LOGGERS
     mode: str = "offline"  # offline | online | disabled (wandb only)
@@ -109,6 +114,7 @@ class Config:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     trainer: dict[str, Any] = field(default_factory=dict)  # passed through to lightning.Trainer
     compare: CompareConfig = field(default_factory=CompareConfig)
@@ -130,6 +136,6 @@ POSITIVE = (
     *("bench.steps", "bench.repeats", "bench.loader_size", "bench.mfu_batch_size"),
 )
 NON_NEGATIVE = (
-    *("data.num_workers", "data.val_size", "scheduler.warmup_epochs", "optimizer.weight_decay"),
-    *("bench.warmup", "bench.threads", "bench.peak_tflops"),
+    *("checkpoint.every_n_steps", "data.num_workers", "data.val_size", "scheduler.warmup_epochs"),
+    *("optimizer.weight_decay", "bench.warmup", "bench.threads", "bench.peak_tflops"),
 )

@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from template import data, inits, models, resume, run_folder, run_info
+from template import data, inits, models, provenance, requeue, resume, run_folder, run_info, schedule
 from template.loggers import finish_logger, make_logger, wandb_run_id
 from template.module import Classifier
 from template.monitor import VarianceMonitor
@@ -49,11 +49,13 @@ def train(cfg: DictConfig) -> Path:
             f"{', '.join(report.untouched)}",
             stacklevel=1,
         )
-    if cfg.resume:
-        resume.check_checkpoint(Path(cfg.resume))
-    run_dir, created_here = run_folder.create(cfg)
+    continuing = Path(cfg.resume) if cfg.resume else run_folder.requeued(cfg)
+    checkpoint = resume.newest_checkpoint(continuing) if continuing else None
+    if checkpoint is not None:
+        schedule.check_extension(cfg, resume.check_checkpoint(continuing, checkpoint), continuing)
+    run_dir, created_here = run_folder.create(cfg, continuing)
     try:
-        return _fit(cfg, datamodule, model, report, run_dir)
+        return _fit(cfg, datamodule, model, report, run_dir, continuing is not None, checkpoint)
     finally:
         if created_here:
             os.environ.pop(run_folder.RUN_DIR_ENV, None)
@@ -96,32 +98,47 @@ def build_classifier(cfg: DictConfig, model: nn.Module, num_classes: int) -> Cla
     return Classifier(model, num_classes=num_classes, optimizer=optimizer, scheduler=scheduler)
 
 
-def _fit(cfg: DictConfig, datamodule, model, report, run_dir: Path) -> Path:
+def _fit(cfg: DictConfig, datamodule, model, report, run_dir: Path, continuing: bool, checkpoint) -> Path:
     module = build_classifier(cfg, speed_up(model, cfg), datamodule.num_classes)
     monitor = VarianceMonitor(**OmegaConf.to_container(cfg.stats), plots_dir=run_dir / "plots")
-    checkpoints = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
-        filename="epoch{epoch:03d}",
-        auto_insert_metric_name=False,
-        save_last=True,
-    )
-    logger = make_logger(cfg, run_dir, resume_id=resume.wandb_run_id(run_dir) if cfg.resume else None)
+    checkpoints = [
+        ModelCheckpoint(
+            dirpath=run_dir / "checkpoints",
+            filename="epoch{epoch:03d}",
+            auto_insert_metric_name=False,
+            save_last=True,
+            enable_version_counter=False,  # both callbacks write the one last.ckpt, not last-v1.ckpt
+        )
+    ]
+    if cfg.checkpoint.every_n_steps:  # long epochs: last.ckpt also every N optimizer steps
+        checkpoints.append(
+            ModelCheckpoint(
+                dirpath=run_dir / "checkpoints",
+                every_n_train_steps=cfg.checkpoint.every_n_steps,
+                save_top_k=0,
+                save_last=True,
+                enable_version_counter=False,
+            )
+        )
+    logger = make_logger(cfg, run_dir, resume_id=resume.wandb_run_id(run_dir) if continuing else None)
     summary = Summary(run_dir, cfg, monitor, report, logger)
     arguments = OmegaConf.to_container(cfg.trainer)
-    if cfg.resume:  # the sanity check would draw random numbers an unbroken run does not draw there
+    if (
+        checkpoint is not None
+    ):  # the sanity check would draw random numbers an unbroken run does not draw there
         arguments.setdefault("num_sanity_val_steps", 0)
+    arguments.setdefault("plugins", requeue.plugins())
     arguments.setdefault("enable_model_summary", False)  # its FLOPs column reads 0; run_info says the size
     trainer = L.Trainer(
         default_root_dir=run_dir,
         logger=logger if logger is not None else False,
-        callbacks=[monitor, checkpoints, RngState(), summary],
+        callbacks=[monitor, *checkpoints, RngState(), summary, requeue.Requeue()],
         **arguments,
     )
     if trainer.is_global_zero:
         print(run_info.block(cfg, trainer, model, logger, run_dir), flush=True)
-    ckpt_path = resume.last_checkpoint(run_dir) if cfg.resume else None
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True)
     except SystemExit:  # Lightning turns SIGTERM and Ctrl-C into SystemExit after on_exception
         finish_logger(logger)
         raise Interrupted(run_dir, 130 if summary.keyboard_interrupt else 143) from None
@@ -178,6 +195,7 @@ class Summary(Callback):
             "epochs": self.epochs,
             "at_init": self.monitor.at_init,
             "init_report": self.report.as_dict(),
+            "provenance": provenance.collect(),
         }
         run_folder.write_json(self.run_dir / "summary.json", summary)
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from template import config, resume
+from template import config, resume, schedule
 from template.errors import UsageError
 
 
@@ -42,7 +42,7 @@ def test_resume_reloads_the_saved_config_and_lets_epochs_grow(tmp_path):
             "model.depth=9",
             "resume: model.depth=9 would change the experiment of r (it ran with 7); only "
             "trainer.max_epochs, trainer.max_steps, trainer.enable_progress_bar, data.root, "
-            "data.num_workers, logger.mode may change",
+            "data.num_workers, checkpoint.every_n_steps, logger.mode may change",
         ),
         (
             "init=glorot",
@@ -102,3 +102,43 @@ def test_wandb_run_id_from_the_offline_folder_name(tmp_path):
     (tmp_path / "wandb" / "offline-run-20261129_010203-abc123xy").mkdir(parents=True)
     assert resume.wandb_run_id(tmp_path) == "abc123xy"
     assert resume.wandb_run_id(tmp_path / "nothing") is None
+
+
+def resumed(tmp_path, *overrides: str):
+    run = make_run(tmp_path, "r", **{"trainer.max_epochs": 2, "scheduler.warmup_epochs": 1})
+    return config.load([f"resume={run}", *overrides]), run
+
+
+def saved_at(step: int) -> dict:
+    """A checkpoint of a 2-epoch plan of 10 steps an epoch, 1 epoch of warm-up, at `step`."""
+    return {"global_step": step, "schedule": {"total_steps": 20, "steps_per_epoch": 10, "warmup_steps": 10}}
+
+
+@pytest.mark.parametrize("step", [3, 10])
+def test_extending_within_the_warm_up_is_allowed(tmp_path, step):
+    cfg, run = resumed(tmp_path, "trainer.max_epochs=5")
+    schedule.check_extension(cfg, saved_at(step), run)
+
+
+def test_extending_a_decaying_cosine_is_refused_in_one_line(tmp_path):
+    cfg, run = resumed(tmp_path, "trainer.max_epochs=5")
+    with pytest.raises(UsageError) as refused:
+        schedule.check_extension(cfg, saved_at(11), run)
+    assert str(refused.value) == (
+        "resume: trainer.max_epochs=5, trainer.max_steps=-1 would change the cosine schedule of r from 20 to "
+        "50 steps after 11 steps decayed on the old curve (the rate depends on the planned length once the "
+        "10-step warm-up is over), so the result would equal no planned run; resume without changing the "
+        "length, or start a new run planned that long"
+    )
+
+
+def test_the_same_length_or_no_schedule_is_never_refused(tmp_path):
+    cfg, run = resumed(tmp_path)
+    schedule.check_extension(cfg, saved_at(15), run)
+    flat = make_run(tmp_path, "flat", **{"trainer.max_epochs": 2, "scheduler.name": "none"})
+    schedule.check_extension(config.load([f"resume={flat}", "trainer.max_epochs=9"]), saved_at(15), flat)
+
+
+def test_max_steps_bounds_the_planned_length(tmp_path):
+    cfg, _ = resumed(tmp_path, "trainer.max_epochs=5", "trainer.max_steps=30")
+    assert schedule.planned_total(cfg.trainer, 10) == 30

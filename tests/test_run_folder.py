@@ -8,7 +8,15 @@ import pytest
 from template import config, run_folder
 from template.errors import UsageError
 
-LAUNCHER_VARIABLES = ("TEMPLATE_RUN_DIR", "SLURM_JOB_ID", "TORCHELASTIC_RUN_ID", "RANK", "SLURM_PROCID")
+LAUNCHER_VARIABLES = (
+    "TEMPLATE_RUN_DIR",
+    "SLURM_JOB_ID",
+    "TORCHELASTIC_RUN_ID",
+    "RANK",
+    "SLURM_PROCID",
+    "SLURM_RESTART_COUNT",
+    "TORCHELASTIC_RESTART_COUNT",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -79,3 +87,32 @@ def test_json_is_written_whole_or_not_at_all(tmp_path):
     run_folder.write_json(path, {"steps": 4})
     assert json.loads(path.read_text()) == {"steps": 4}
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]  # no .partial left behind
+
+
+def test_under_a_job_id_an_existing_folder_is_not_numbered_but_refused(cfg, monkeypatch, tmp_path):
+    """Another rank could not learn a number rank 0 picked; a second run of one job needs a run_name."""
+    monkeypatch.setenv("SLURM_JOB_ID", "77")
+    existing = tmp_path / run_folder.default_name(cfg)
+    existing.mkdir()
+    with pytest.raises(UsageError, match="exists already"):
+        run_folder.create(cfg)
+
+
+def test_a_requeued_job_continues_the_folder_its_job_id_names(cfg, monkeypatch, tmp_path):
+    monkeypatch.setenv("SLURM_JOB_ID", "77")
+    assert run_folder.requeued(cfg) is None  # first attempt
+    first, _ = run_folder.create(cfg)
+    monkeypatch.delenv("TEMPLATE_RUN_DIR")
+    assert run_folder.requeued(cfg) is None  # same job, not requeued: SLURM_RESTART_COUNT unset
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    assert run_folder.requeued(cfg) == first
+    monkeypatch.setenv("SLURM_PROCID", "1")  # every rank finds the same folder
+    assert run_folder.requeued(cfg) == first
+    assert run_folder.create(cfg, first) == (first, True) and sorted(p.name for p in tmp_path.iterdir()) == [
+        first.name
+    ]
+
+
+def test_without_a_job_id_nothing_is_requeued(cfg, monkeypatch):
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    assert run_folder.requeued(cfg) is None

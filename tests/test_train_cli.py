@@ -9,6 +9,7 @@ import sys
 import pytest
 import torch
 from omegaconf import OmegaConf
+from provenance_check import assert_true_provenance
 from wandb_reader import read_run
 
 from template.__main__ import main
@@ -78,6 +79,9 @@ def test_run_folder_holds_config_checkpoint_summary_plots(tiny_run):
     assert summary["at_init"]["batch_size"] == 256
     checkpoint = torch.load(tiny_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert checkpoint["global_step"] == 2
+    command = ["-m", "template", "train", "init=kaiming", *TINY, f"runs_dir={tiny_run.parent}"]
+    assert_true_provenance(OmegaConf.to_container(config.provenance), command)
+    assert_true_provenance(summary["provenance"], command)
 
 
 def test_wandb_run_has_step0_statistics_for_every_layer(tiny_run):

@@ -5,7 +5,6 @@ the median its spikes; min and max show how noisy it was.
 
 from __future__ import annotations
 
-import platform
 import statistics
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,7 +14,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from template import run_folder
+from template import provenance, run_folder
 
 RATIOS = {  # metric: (numerator, denominator), of images per second
     "parity_ratio": ("template", "plain"),
@@ -57,7 +56,8 @@ def metrics(measurements: dict[str, list[dict]]) -> dict[str, dict]:
 def write(folder: Path, command: str, options: dict, device: torch.device, measurements: dict) -> dict:
     """bench.json in `folder`, written atomically; returns its content."""
     hardware = {
-        "cpu": _cpu(),
+        "cpu": provenance.cpu_model(),
+        "cpu_count": provenance.cpu_count(),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "device": device.type,
         "threads": torch.get_num_threads(),
@@ -69,21 +69,13 @@ def write(folder: Path, command: str, options: dict, device: torch.device, measu
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "options": options,
         "hardware": hardware,
+        "provenance": provenance.collect(),
         "metrics": metrics(measurements),
         "measurements": measurements,
     }
     folder.mkdir(parents=True, exist_ok=True)
     run_folder.write_json(folder / "bench.json", payload)
     return payload
-
-
-def _cpu() -> str:
-    info = Path("/proc/cpuinfo")
-    lines = info.read_text().splitlines() if info.exists() else []
-    return next(
-        (line.partition(":")[2].strip() for line in lines if line.startswith("model name")),
-        platform.machine(),
-    )
 
 
 def show(payload: dict) -> None:

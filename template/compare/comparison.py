@@ -24,7 +24,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from template import config, run_folder
+from template import config, provenance, run_folder
 from template.compare import plots, results
 from template.compare.results import Run
 from template.errors import UsageError
@@ -101,7 +101,7 @@ def write(folder: Path, base: DictConfig, overrides, done: list[Run]) -> None:
     """results.json, results.md and the two figures, from the run folders of `done`."""
     chosen_inits, seeds = list(base.compare.inits), list(base.compare.seeds)
     found = results.collect(folder.name, base.experiment, overrides, chosen_inits, seeds, done)
-    run_folder.write_json(folder / "results.json", found)
+    run_folder.write_json(folder / "results.json", {**found, "provenance": provenance.collect()})
     (folder / "results.md").write_text(results.markdown(found))
     summaries = {init: [s for r in done if r.init == init and (s := r.summary())] for init in chosen_inits}
     title = base.experiment or folder.name

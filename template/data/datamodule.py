@@ -19,7 +19,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from template.data import augment
-from template.data.device_loader import DeviceLoader
+from template.data.device_loader import DeviceLoader, rank_and_world_size
+from template.data.resumable_loader import ResumableLoader, SeededTransforms
 from template.errors import UsageError
 
 SPLIT_SEED = 0  # fixed, not the run's seed: every run validates on the same held-out images
@@ -78,21 +79,21 @@ class DataModule(L.LightningDataModule):
         self.device = torch.device("cpu")  # the training device, learned in setup
         self._splits: dict[str, Split] | None = None
         self._on_device: dict[str, Split] = {}
-        self._device_train_loader: DeviceLoader | None = None
+        self._train_loader: DeviceLoader | ResumableLoader | None = None
         self._restored_position: dict | None = None
 
     def state_dict(self) -> dict:
-        """The on-device training loader's position (epoch, batches done), saved with each checkpoint.
+        """The training loader's position (epoch, batches done), saved with each checkpoint.
 
         Lightning restores a loader's own state only when it builds the loader after the restore; a
         schedule that asks for `estimated_stepping_batches` makes it build (and prefetch from) the loader
         earlier, so a resumed run would start its epochs from zero. The DataModule's state is restored
         before that, and handed to the loader as it is made."""
-        loader = self._device_train_loader
-        return {} if loader is None else {"device_train_loader": loader.state_dict()}
+        loader = self._train_loader
+        return {} if loader is None else {"train_loader": loader.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        self._restored_position = state.get("device_train_loader")
+        self._restored_position = state.get("train_loader", state.get("device_train_loader"))
 
     def load_splits(self) -> dict[str, Split]:
         """{"train": ..., "val": ..., "test": ...}, read after `prepare_data`."""
@@ -156,27 +157,34 @@ class DataModule(L.LightningDataModule):
                 padding=self.padding,
                 flip=self.flip,
             )
-            if train:
-                if self._restored_position is not None:
-                    loader.load_state_dict(self._restored_position)
-                    self._restored_position = None
-                self._device_train_loader = loader
-            return loader
+            return self._resume_position(loader) if train else loader
+        workers = self.cfg.num_workers
+        options = dict(
+            num_workers=workers, persistent_workers=workers > 0, pin_memory=self.device.type == "cuda"
+        )
         if train:
             transform = augment.train_transform(
                 self.mean, self.std, self.image_shape[1:], self.padding, self.flip
             )
-        else:
-            transform = augment.eval_transform(self.mean, self.std)
-        workers = self.cfg.num_workers
-        return DataLoader(
-            ImageTensors(*self.splits()[split], transform),
-            batch_size=self.batch_size,
-            shuffle=train,
-            num_workers=workers,
-            persistent_workers=workers > 0,
-            pin_memory=self.device.type == "cuda",
+            dataset = SeededTransforms(*self.splits()[split], transform, self.seed)
+            return self._resume_position(
+                ResumableLoader(dataset, self.batch_size, *rank_and_world_size(), **options)
+            )
+        dataset = ImageTensors(*self.splits()[split], augment.eval_transform(self.mean, self.std))
+        return DataLoader(dataset, batch_size=self.batch_size, **options)
+
+    def _resume_position(self, loader):
+        """The training loader, told how many batches an epoch of the Trainer's has and, after a resume,
+        where the checkpoint left it."""
+        limit = self.trainer.limit_train_batches if self.trainer is not None else 1.0
+        loader.epoch_batches = (
+            int(len(loader) * limit) if isinstance(limit, float) else min(len(loader), limit)
         )
+        if self._restored_position is not None:
+            loader.load_state_dict(self._restored_position)
+            self._restored_position = None
+        self._train_loader = loader
+        return loader
 
     def _device_copy(self, split: str) -> Split:
         """The split on the training device, copied once however often a loader is asked for."""

@@ -78,6 +78,7 @@ class DeviceLoader:
         self.rank, self.world_size = rank, world_size
         self.epoch = -1  # the epoch being (or last) iterated
         self.batches_done = 0  # batches of that epoch already handed out
+        self.epoch_batches = len(self)  # batches the Trainer takes per epoch (`limit_train_batches`)
         self._continue = False  # the next iter() resumes `epoch` after a load_state_dict
 
     @property
@@ -123,4 +124,4 @@ class DeviceLoader:
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch, self.batches_done = state["epoch"], state["batches_done"]
-        self._continue = 0 < self.batches_done < len(self)
+        self._continue = 0 < self.batches_done < self.epoch_batches

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from provenance_check import assert_true_provenance
 
 from template.bench import main
 
@@ -51,6 +52,7 @@ def test_bench_json_records_machine_command_and_every_repeat(bench):
     assert payload["command"].startswith("python -m template bench model=plain model.depth=3")
     assert {"cpu", "gpu", "torch", "threads", "device"} <= payload["hardware"].keys()
     assert payload["options"]["bench"]["repeats"] == REPEATS and payload["date"]
+    assert_true_provenance(payload["provenance"])
     assert payload["options"]["model"]["depth"] == 3 and payload["options"]["data"]["batch_size"] == BATCH
     expected = {"plain", "template", "template_no_monitor", "loader_device", "loader_torch", "startup"}
     assert set(payload["measurements"]) == expected

@@ -7,6 +7,7 @@ import statistics
 
 import pytest
 from omegaconf import OmegaConf
+from provenance_check import assert_true_provenance
 from wandb_reader import read_run
 
 from template import compare
@@ -73,6 +74,11 @@ def test_results_agree_with_the_runs_summaries(comparison):
             assert [row[key] for row in result["runs"]] == per_seed
             assert result["mean"][key] == pytest.approx(statistics.fmean(per_seed))
             assert result["std"][key] == pytest.approx(statistics.stdev(per_seed))
+
+
+def test_results_record_their_provenance(comparison):
+    _, found = comparison
+    assert_true_provenance(found["provenance"])
 
 
 def test_a_diverging_run_is_recorded_and_the_next_run_gets_its_own_wandb_run(tmp_path):

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 from template import data
 from template.data.cifar import CIFAR10, CIFAR100
 from template.data.device_loader import DeviceLoader
+from template.data.resumable_loader import EpochSampler
 from template.data.synthetic import Synthetic
 from template.errors import UsageError
 
@@ -43,7 +44,7 @@ def test_torch_loader_settings(data_cfg, workers):
     train, val = module.train_dataloader(), module.val_dataloader()
     assert isinstance(train, DataLoader) and train.batch_size == 32 and train.num_workers == workers
     assert train.persistent_workers == (workers > 0) and len(train.dataset) == 160 and len(val.dataset) == 40
-    assert isinstance(train.sampler, torch.utils.data.RandomSampler)
+    assert isinstance(train.sampler, EpochSampler)
     assert isinstance(val.sampler, torch.utils.data.SequentialSampler)
 
 
@@ -73,12 +74,13 @@ class Recorder(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.01)
 
 
-def fit(cfg, tmp_path, ckpt_path=None, callbacks=()):
+def fit(cfg, tmp_path, ckpt_path=None, callbacks=(), max_epochs=2, **trainer):
     torch.manual_seed(0)
     module, datamodule = Recorder(), data.build(cfg, seed=1)
     trainer = L.Trainer(
+        **trainer,
         accelerator="cpu",
-        max_epochs=2,
+        max_epochs=max_epochs,
         limit_val_batches=0,
         logger=False,
         enable_progress_bar=False,
@@ -94,8 +96,9 @@ def fit(cfg, tmp_path, ckpt_path=None, callbacks=()):
 @pytest.mark.filterwarnings(
     "ignore:.*no `validation_step`", "ignore:.*callbacks used to create the checkpoint"
 )
-def test_resume_from_a_mid_epoch_checkpoint_continues_the_batch_order(data_cfg, tmp_path):
-    cfg = data_cfg(**SMALL, loader="device")
+@pytest.mark.parametrize("loader, workers", [("device", 0), ("torch", 0), ("torch", 2)])
+def test_resume_from_a_mid_epoch_checkpoint_continues_the_batch_order(data_cfg, tmp_path, loader, workers):
+    cfg = data_cfg(**SMALL, loader=loader, num_workers=workers)
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=7, save_top_k=-1)
     unbroken = fit(cfg, tmp_path, callbacks=[checkpoint])  # 2 epochs of 5 batches; saved after step 7
     assert len(unbroken) == 10
@@ -103,3 +106,31 @@ def test_resume_from_a_mid_epoch_checkpoint_continues_the_batch_order(data_cfg, 
     assert saved["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 1, "batches_done": 2}]
     resumed = fit(cfg, tmp_path, ckpt_path=tmp_path / "ckpt" / "epoch=1-step=7.ckpt")
     assert resumed == unbroken[7:]
+
+
+def test_torch_loader_batches_do_not_depend_on_the_workers(data_cfg, tmp_path):
+    """Each sample's crop and flip come from (seed, epoch, index), not from the worker that loads it."""
+    seen = [fit(data_cfg(**SMALL, num_workers=workers), tmp_path / str(workers)) for workers in (0, 1, 2)]
+    assert seen[0] == seen[1] == seen[2]
+    assert seen[0][:5] != seen[0][5:]  # and epoch 1 is not epoch 0 again
+
+
+@pytest.mark.filterwarnings(
+    "ignore:.*no `validation_step`", "ignore:.*callbacks used to create the checkpoint"
+)
+@pytest.mark.parametrize("loader", ["device", "torch"])
+def test_resume_at_the_end_of_a_limited_epoch_starts_the_next_epoch(data_cfg, tmp_path, loader):
+    """With `limit_train_batches`, an epoch ends before the loader is exhausted: a checkpoint there
+    resumes with the next epoch's first batch, not the rest of the cut-short one."""
+    cfg = data_cfg(**SMALL, loader=loader)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1)
+    unbroken = fit(cfg, tmp_path, callbacks=[checkpoint], max_epochs=3, limit_train_batches=3)
+    assert len(unbroken) == 9
+    resumed = fit(
+        cfg,
+        tmp_path,
+        max_epochs=3,
+        limit_train_batches=3,
+        ckpt_path=tmp_path / "ckpt" / "epoch=0-step=3.ckpt",
+    )
+    assert resumed == unbroken[3:]
