@@ -45,8 +45,8 @@ RESUME ?=##      resume: a run folder, or last
 EXPERIMENT ?=##  experiment: a file of configs/experiment/
 LOGGER ?=##      logger.name: wandb | tensorboard | csv | none
 ARGS ?=##        any other overrides, e.g. ARGS="optimizer.lr=0.003 data.batch_size=64"
-INITS ?=##       make compare: the inits to compare, e.g. INITS="kaiming glorot"
-SEEDS ?=##       make compare: the seeds of each init, e.g. SEEDS="0 1 2"
+INITS ?=##       compare.inits: the inits make compare trains, e.g. INITS="kaiming glorot"
+SEEDS ?=##       compare.seeds: the seeds of each init, e.g. SEEDS="0 1 2"
 NAME ?=##        make rename: the new package name, a lower-case Python identifier
 
 OVERRIDES = $(strip \
@@ -59,8 +59,9 @@ OVERRIDES = $(strip \
 
 comma := ,
 space := $(subst ,, )
-COMPARE = $(if $(INITS),inits=$(subst $(space),$(comma),$(strip $(INITS)))) \
-  $(if $(SEEDS),seeds=$(subst $(space),$(comma),$(strip $(SEEDS))))
+# INITS="a b" -> 'compare.inits=[a,b]' (quoted: the shell would read [a,b] as a pattern)
+COMPARE = $(if $(INITS),'compare.inits=[$(subst $(space),$(comma),$(strip $(INITS)))]') \
+  $(if $(SEEDS),'compare.seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]')
 
 .PHONY: help install lock train inits theory compare reproduce bench rename test test-all lint format clean
 
@@ -93,13 +94,13 @@ theory: $(STAMP) ## Mean-field theory for a config before training: make theory 
 	$(PY) -m template theory $(OVERRIDES)
 
 compare: $(STAMP) ## Train every init x seed and compare: make compare EXPERIMENT=quick_demo INITS="kaiming glorot"
-	$(PY) -m template compare $(COMPARE) $(OVERRIDES)
+	$(PY) -m template compare $(OVERRIDES) $(COMPARE)
 
 reproduce: $(STAMP) ## quick_demo on seeds 0-4 at 1 and 2 threads and with oneDNN off; fails unless the effect holds on each
-	$(PY) -m template.compare.reproduce $(if $(SEEDS),seeds=$(subst $(space),$(comma),$(strip $(SEEDS)))) $(ARGS)
+	$(PY) -m template.compare.reproduce $(if $(SEEDS),'compare.seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]') $(ARGS)
 
-bench: $(STAMP) ## Measure speed against a plain PyTorch loop (runs/bench-*/bench.json)
-	$(PY) -m template bench $(ARGS)
+bench: $(STAMP) ## Time the template against a plain PyTorch loop: make bench [MODEL=..] [DEPTH=..] (runs/bench-*/bench.json)
+	$(PY) -m template bench $(OVERRIDES)
 
 rename: $(STAMP) ## Make this starter your project: make rename NAME=myproject
 	$(PY) -m template.rename $(NAME)

@@ -1,10 +1,11 @@
 """A PyTorch Lightning template for weight-initialisation research.
 
-What a fork builds on: `template.inits` (the registry), `template.models` (`build`), and, importable
-from here, the LightningModule `Classifier`, the variance-monitor callback `VarianceMonitor`, the
-LightningDataModule base class `DataModule` and the factory `build_datamodule` (a `data.name` to its
-module), and `load_config` for scripted runs (then `template.train.train`).
-They are imported on first use, so `python -m template --help` stays fast.
+What a fork builds on: `template.inits` (the registry), `template.models` (`build`), `template.data`
+(`build`, a `data.name` to its DataModule), `template.config` (`load`) and `template.train` (`train`)
+for scripted runs, and, importable from here, the LightningModule `Classifier`, the variance-monitor
+callback `VarianceMonitor`, the LightningDataModule base class `DataModule`, and the exceptions.
+Each is imported on first use (PEP 562's module `__getattr__`), so `python -m template --help` and a
+bad-input refusal do not pay torch's import.
 """
 
 from importlib import import_module
@@ -14,11 +15,8 @@ _EXPORTS = {
     "VarianceMonitor": "template.monitor",
     "NonFiniteError": "template.monitor",
     "DataModule": "template.data",
-    "build_datamodule": "template.data",
-    "load_config": "template.config",
     "UsageError": "template.errors",
 }
-_RENAMED = {"build_datamodule": "build", "load_config": "load"}
 
 __all__ = sorted(_EXPORTS)
 
@@ -26,4 +24,4 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), _RENAMED.get(name, name))
+    return getattr(import_module(_EXPORTS[name]), name)

@@ -12,26 +12,36 @@ import sys
 from template.errors import UsageError
 
 USAGE = """usage: python -m template <command> [key=value ...]
+       python -m template <command> --help   (every key it takes, with its default and its choices)
 
 commands:
-  train   train one model; overrides like init=kaiming model.depth=30 data=synthetic trainer.max_epochs=5
-  inits   print the table of initialisation schemes
-  compare train every init x seed of an experiment and compare them: inits=kaiming,glorot seeds=0,1,2
-  bench   measure the template's speed against a plain PyTorch loop
-  theory  print what mean-field theory predicts for a config, per layer, before any training
+{commands}
+Every command but inits takes the same dotted key=value overrides of one config (configs/default.yaml),
+e.g. init=kaiming model.depth=30 data=synthetic trainer.max_epochs=5; `make help` maps variables onto them.
 """
+
+ABOUT = {
+    "train": "train one model",
+    "inits": "print the table of initialisation schemes (takes no keys)",
+    "compare": "train every compare.inits x compare.seeds (each an ordinary run) and compare them",
+    "bench": "time the template against a plain PyTorch loop, on the model and data the keys describe",
+    "theory": "print what mean-field theory predicts for the config, per layer, before any training",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(USAGE, end="")
+        print(usage(), end="")
         return 0
     command, overrides = argv[0], argv[1:]
     commands = {"train": _train, "inits": _inits, "compare": _compare, "bench": _bench, "theory": _theory}
     try:
         if command not in commands:
             raise UsageError(f"command {command!r} is unknown; choose one of: {', '.join(commands)}")
+        if any(argument in ("-h", "--help") for argument in overrides):
+            print(command_help(command), end="")
+            return 0
         return commands[command](overrides)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -39,6 +49,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def usage() -> str:
+    return USAGE.format(commands="".join(f"  {name:<8}{about}\n" for name, about in ABOUT.items()))
+
+
+def command_help(command: str) -> str:
+    """The command's line, then (but for inits) every key it takes with its default and choices."""
+    if command == "inits":
+        return f"usage: python -m template inits\n{ABOUT['inits']}\n"
+    head = f"usage: python -m template {command} [key=value ...]\n{ABOUT.get(command, '')}\n"
+    from template import config
+
+    shorthand = f"{', '.join(f'{group}=' for group in config.NAMED_GROUPS)} name a group's choice"
+    return f"{head}keys are dotted (model.depth=30); {shorthand}\n\n{config.describe()}"
 
 
 def _train(overrides: list[str]) -> int:

@@ -93,6 +93,15 @@ def _run_to_resume(cli: DictConfig) -> Path | None:
     return resume.find_run(str(wanted), str(OmegaConf.select(cli, "runs_dir") or Config.runs_dir))
 
 
+def describe() -> str:
+    """What every command takes: configs/default.yaml as written (each key, its default, a comment),
+    then the choices the registries and the schema hold, the experiments and the trainer presets."""
+    choices = {**registry_choices(), **CHOICES, "experiment": experiments(), "trainer": trainer_presets()}
+    width = max(map(len, choices)) + 2
+    lines = [f"  {key:<{width}}{', '.join(map(str, values))}" for key, values in choices.items()]
+    return "\n".join([(CONFIGS_DIR / "default.yaml").read_text().rstrip(), "", "# choices", *lines, ""])
+
+
 def registry_choices() -> dict[str, list[str]]:
     """The choices each registry holds, by the config key that names one. Imports are local: they are
     the heavy part of start-up."""
@@ -115,6 +124,8 @@ def validate(cfg: DictConfig) -> None:
     for key, choices in registry_choices().items():
         _check_choice(key, OmegaConf.select(cfg, key), choices)
     inits.check_options(cfg.init.name, OmegaConf.to_container(cfg.init.options))
+    _check_list("compare.inits", list(cfg.compare.inits), "[kaiming,glorot]", inits.available())
+    _check_list("compare.seeds", list(cfg.compare.seeds), "[0,1,2]")
     for key, choices in CHOICES.items():
         _check_choice(key, OmegaConf.select(cfg, key), choices)
     for key in POSITIVE:
@@ -159,6 +170,20 @@ def _try_trainer(arguments: dict) -> None:
         lightning_log.level = level
 
 
+def _check_list(key: str, items: list, example: str, choices=None) -> None:
+    """A non-empty list without repeats, of registered names or of non-negative integers."""
+    if not items:
+        raise UsageError(f"{key}=[] is empty; name one or more, e.g. {key}={example}")
+    for item in items:
+        if choices is not None:
+            _check_choice(key, item, choices)
+        elif item < 0:
+            raise UsageError(f"{key}: {item} is negative; seeds are non-negative integers")
+    repeated = sorted({str(item) for item in items if items.count(item) > 1})
+    if repeated:
+        raise UsageError(f"{key}: {', '.join(repeated)} named more than once")
+
+
 def _check_choice(key: str, value: Any, choices) -> None:
     if value not in choices:
         raise UsageError(f"{key}={value!r} is unknown; choose one of: {', '.join(choices)}")
@@ -183,6 +208,12 @@ def _merge(cfg: DictConfig, layer: DictConfig) -> DictConfig:
         return OmegaConf.merge(cfg, layer)
     except OmegaConfBaseException as error:
         key = getattr(error, "full_key", None) or "?"
+        if "ListConfig" in str(error):
+            raise UsageError(
+                f"{key} takes a list, e.g. {key}=[a,b] (quoted in a shell: '{key}=[a,b]')"
+            ) from None
+        if "[" in key:  # an item of a list: its type, not its name, is wrong
+            raise UsageError(f"bad value for {key}: {_first_line(error)}") from None
         parent = OmegaConf.select(cfg, key.rpartition(".")[0]) if "." in key else cfg
         if isinstance(parent, DictConfig) and key.rpartition(".")[2] not in parent:
             valid = ", ".join(str(k) for k in parent)

@@ -3,6 +3,8 @@ TensorBoard or CSV logger. The variance monitor logs its scalars through whichev
 
 from __future__ import annotations
 
+import secrets
+import string
 from pathlib import Path
 
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
@@ -15,17 +17,31 @@ def make_logger(cfg: DictConfig, run_dir: Path, resume_id: str | None = None) ->
 
 
 def _wandb(cfg: DictConfig, run_dir: Path, resume_id: str | None) -> WandbLogger:
-    # `mode=` and not `offline=True`: the latter sets WANDB_MODE for the whole process.
-    return WandbLogger(
+    # `mode=` and not `offline=True`: the latter sets WANDB_MODE for the whole process. `silent`: the run
+    # announces its W&B run itself, before fit (template/run_info.py), instead of wandb's banners; the id
+    # is drawn here so that it can, without starting wandb early (a resumed run's id may still be held
+    # for a moment by the killed process's wandb service).
+    logger = WandbLogger(
         project=cfg.logger.project,
         group=cfg.logger.group,
         name=run_dir.name,
         save_dir=str(run_dir),
         mode=cfg.logger.mode,
-        id=resume_id,
+        id=resume_id or _run_id(),
         resume="allow" if resume_id else None,
         config=OmegaConf.to_container(cfg, resolve=True),
+        settings={"silent": True},
     )
+    # Lightning always passes `anonymous` (None unless asked), and wandb warns that the setting "has no
+    # effect" whatever its value; dropping the unset key keeps that warning, about nothing the user did, out.
+    if logger._wandb_init.get("anonymous") is None:
+        logger._wandb_init.pop("anonymous", None)
+    return logger
+
+
+def _run_id() -> str:
+    """Eight lower-case letters and digits, as wandb draws its own run ids."""
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
 
 
 LOGGERS = {

@@ -79,6 +79,30 @@ class LoggerConfig:
 
 
 @dataclass
+class CompareConfig:
+    """`make compare`: every init x seed, each an ordinary run of the rest of the config."""
+
+    inits: list[str] = field(default_factory=lambda: ["kaiming", "glorot"])
+    seeds: list[int] = field(default_factory=lambda: [0])
+
+
+@dataclass
+class BenchConfig:
+    """`make bench`'s own knobs; the model, data, logger and device it measures are the run's keys."""
+
+    # One monitor interval (stats.every_n_steps): the timed window then holds exactly one logging step,
+    # so the monitor's cost is counted in the proportion a real run pays it.
+    steps: int = 50
+    warmup: int = 5  # steps run before the timed window: allocator, cuDNN autotuning, W&B's first write
+    repeats: int = 5
+    threads: int = 0  # torch.set_num_threads; 0 keeps torch's choice
+    loader_size: int = 10_000  # synthetic images the two loaders augment
+    startup: bool = True  # measure startup_s (one `python -m template train` process per repeat)
+    mfu_batch_size: int = 512  # ResNet-18 bf16 throughput and MFU, on a GPU only
+    peak_tflops: float = 0.0  # the device's dense bf16 peak; 0 looks it up by device name
+
+
+@dataclass
 class Config:
     seed: int = 0
     experiment: str | None = None
@@ -94,6 +118,8 @@ class Config:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     trainer: dict[str, Any] = field(default_factory=dict)  # passed through to lightning.Trainer
+    compare: CompareConfig = field(default_factory=CompareConfig)
+    bench: BenchConfig = field(default_factory=BenchConfig)
 
 
 # Choices that no registry holds. Those a registry holds (init.name, model.name, model.activation,
@@ -106,11 +132,11 @@ CHOICES = {
     "stats.on_nonfinite": ("stop", "warn"),
     "logger.mode": ("offline", "online", "disabled"),
 }
-POSITIVE = ("model.depth", "model.width", "data.batch_size", "stats.every_n_steps", "stats.histogram_bins")
+POSITIVE = (
+    *("model.depth", "model.width", "data.batch_size", "stats.every_n_steps", "stats.histogram_bins"),
+    *("bench.steps", "bench.repeats", "bench.loader_size", "bench.mfu_batch_size"),
+)
 NON_NEGATIVE = (
-    "checkpoint.every_n_steps",
-    "data.num_workers",
-    "data.val_size",
-    "scheduler.warmup_epochs",
-    "optimizer.weight_decay",
+    *("checkpoint.every_n_steps", "data.num_workers", "data.val_size", "scheduler.warmup_epochs"),
+    *("optimizer.weight_decay", "bench.warmup", "bench.threads", "bench.peak_tflops"),
 )

@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from template import data, inits, models, provenance, requeue, resume, run_folder, schedule
+from template import data, inits, models, provenance, requeue, resume, run_folder, run_info, schedule
 from template.loggers import finish_logger, make_logger, wandb_run_id
 from template.module import Classifier
 from template.monitor import VarianceMonitor
@@ -36,6 +36,7 @@ class Interrupted(Exception):
 
 
 def train(cfg: DictConfig) -> Path:
+    run_info.quiet_libraries()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = data.build(cfg.data, cfg.seed)
     model = build_model(cfg, datamodule.num_classes, datamodule.image_shape[0])
@@ -91,14 +92,14 @@ def speed_up(model, cfg: DictConfig):
     return model
 
 
+def build_classifier(cfg: DictConfig, model: nn.Module, num_classes: int) -> Classifier:
+    """The LightningModule around `model`, as `make train` and `make bench` build it."""
+    optimizer, scheduler = OmegaConf.to_container(cfg.optimizer), OmegaConf.to_container(cfg.scheduler)
+    return Classifier(model, num_classes=num_classes, optimizer=optimizer, scheduler=scheduler)
+
+
 def _fit(cfg: DictConfig, datamodule, model, report, run_dir: Path, continuing: bool, checkpoint) -> Path:
-    model = speed_up(model, cfg)
-    module = Classifier(
-        model,
-        num_classes=datamodule.num_classes,
-        optimizer=OmegaConf.to_container(cfg.optimizer),
-        scheduler=OmegaConf.to_container(cfg.scheduler),
-    )
+    module = build_classifier(cfg, speed_up(model, cfg), datamodule.num_classes)
     monitor = VarianceMonitor(**OmegaConf.to_container(cfg.stats), plots_dir=run_dir / "plots")
     checkpoints = [
         ModelCheckpoint(
@@ -127,12 +128,15 @@ def _fit(cfg: DictConfig, datamodule, model, report, run_dir: Path, continuing: 
     ):  # the sanity check would draw random numbers an unbroken run does not draw there
         arguments.setdefault("num_sanity_val_steps", 0)
     arguments.setdefault("plugins", requeue.plugins())
+    arguments.setdefault("enable_model_summary", False)  # its FLOPs column reads 0; run_info says the size
     trainer = L.Trainer(
         default_root_dir=run_dir,
         logger=logger if logger is not None else False,
         callbacks=[monitor, *checkpoints, RngState(), summary, requeue.Requeue()],
         **arguments,
     )
+    if trainer.is_global_zero:
+        print(run_info.block(cfg, trainer, model, logger, run_dir), flush=True)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True)
     except SystemExit:  # Lightning turns SIGTERM and Ctrl-C into SystemExit after on_exception

@@ -8,7 +8,7 @@ import lightning as L
 import pytest
 
 import template as package  # named once: `make rename` rewrites this line, not the word
-from template import config, data, errors, module, monitor
+from template import data, errors, module, monitor
 
 
 @pytest.mark.parametrize(
@@ -18,8 +18,6 @@ from template import config, data, errors, module, monitor
         ("VarianceMonitor", monitor.VarianceMonitor),
         ("NonFiniteError", monitor.NonFiniteError),
         ("DataModule", data.DataModule),
-        ("build_datamodule", data.build),
-        ("load_config", config.load),
         ("UsageError", errors.UsageError),
     ],
 )

@@ -1,11 +1,9 @@
 """Model FLOP utilisation (MFU): the FLOPs a training step must do, times steps per second, over the
 device's peak.
 
-FLOPs are counted, not estimated, with `torch.utils.flop_counter.FlopCounterMode` over one forward and
-backward pass; like every MFU figure (PaLM, nanoGPT) it counts matrix multiplies and convolutions only,
-so normalisation and activations are free and a faster kernel for them cannot inflate the number.
-Peaks are the dense (no sparsity) bf16 tensor-core figures of NVIDIA's data sheets; a device missing
-from the table gets no MFU unless the bench is given `peak_tflops=`.
+FLOPs are counted with torch's `FlopCounterMode` over a forward and backward pass: matrix multiplies and
+convolutions only, as in every MFU figure (PaLM, nanoGPT). Peaks: dense bf16, NVIDIA's data sheets; a
+device not in the table gets no MFU unless `bench.peak_tflops` is set.
 """
 
 from __future__ import annotations
@@ -33,20 +31,15 @@ PEAK_BF16_TFLOPS = (
 )
 
 
-def train_step_flops(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> int:
-    """FLOPs of one forward and backward pass of `model` on this batch (gradients are cleared after)."""
+def flops_per_image(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], images: int = 2) -> float:
+    """Training FLOPs per image, counted on the CPU on `images` of `batch`: the count is linear in the
+    batch and does not depend on the device or the precision. Gradients are cleared after."""
+    inputs, targets = (tensor[:images].cpu() for tensor in batch)
+    model = model.cpu()
     with FlopCounterMode(display=False) as counter:
         F.cross_entropy(model(inputs), targets).backward()
     model.zero_grad(set_to_none=True)
-    return counter.get_total_flops()
-
-
-def flops_per_image(model: nn.Module, num_classes: int, image_shape=(3, 32, 32), batch: int = 2) -> float:
-    """Training FLOPs per image, counted on the CPU on a small batch: the count is linear in the batch
-    and does not depend on the device or the precision."""
-    inputs = torch.randn(batch, *image_shape)
-    targets = torch.randint(num_classes, (batch,))
-    return train_step_flops(model.cpu(), inputs, targets) / batch
+    return counter.get_total_flops() / len(inputs)
 
 
 def peak_tflops(device_name: str, override: float = 0.0) -> float | None:
@@ -57,8 +50,3 @@ def peak_tflops(device_name: str, override: float = 0.0) -> float | None:
         if re.search(rf"\b{re.escape(name)}\b", device_name):
             return peak
     return None
-
-
-def mfu(flops_per_image: float, images_per_s: float, peak: float | None) -> float | None:
-    """Achieved FLOP/s over peak FLOP/s, as a fraction; None when the peak is unknown."""
-    return None if peak is None else flops_per_image * images_per_s / (peak * 1e12)

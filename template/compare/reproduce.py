@@ -4,7 +4,7 @@ stand-in for another CPU's kernels: other reduction orders, other rounding). The
 run: Kaiming ends at val/acc >= 0.8, without a collapse (no epoch after the warm-up more than 0.2 below
 the best before it), and Glorot at <= 0.2 (chance is 0.1).
 
-    python -m template.compare.reproduce [seeds=0,1,2,3,4] [key=value ...]   # exit code 1 if any run fails
+    python -m template.compare.reproduce ['compare.seeds=[0,1,2,3,4]'] [key=value ...]   # exit 1 if any fails
 
 Each setting is one `make compare` in a fresh process (the thread count and oneDNN must be set before
 torch does any work), so its folder, results.json and figures are the ordinary ones.
@@ -27,11 +27,12 @@ WARMUP_EPOCHS = 3  # quick_demo's: the rate is still rising before
 
 
 def main(overrides: list[str]) -> int:
-    seeds = next((o.partition("=")[2] for o in overrides if o.startswith("seeds=")), "0,1,2,3,4")
-    rest = [o for o in overrides if not o.startswith("seeds=")]
+    seeds = next((o.partition("=")[2] for o in overrides if o.startswith("compare.seeds=")), "[0,1,2,3,4]")
+    rest = [o for o in overrides if not o.startswith("compare.seeds=")]
+    keys = ["experiment=quick_demo", "compare.inits=[kaiming,glorot]", f"compare.seeds={seeds}", *rest]
     rows = []
     for setting, prelude in SETTINGS.items():
-        folder = _compare(prelude, ["experiment=quick_demo", "inits=kaiming,glorot", f"seeds={seeds}", *rest])
+        folder = _compare(prelude, keys)
         rows += _rows(setting, folder)
     print("| setting | init | seed | val/acc | largest drop after warm-up | holds |")
     print("|---|---|---|---|---|---|")

@@ -12,14 +12,15 @@ from template.bench import flops
 def test_linear_layer_costs_forward_plus_weight_gradient():
     layer = nn.Linear(8, 4, bias=False)
     inputs, batch = torch.randn(2, 8), 2
-    # forward 2·in·out·batch; backward: the weight gradient only (the input needs none), the same again
-    assert flops.train_step_flops(layer, inputs, torch.tensor([0, 3])) == 2 * (2 * 8 * 4 * batch)
+    # forward 2·in·out per image; backward: the weight gradient only (the input needs none), the same again
+    assert flops.flops_per_image(layer, (inputs, torch.tensor([0, 3])), images=batch) == 2 * (2 * 8 * 4)
     assert layer.weight.grad is None  # cleared after counting
 
 
 def test_flops_per_image_does_not_depend_on_the_batch():
     model = models.build("plain", depth=4, width=4)
-    one, four = flops.flops_per_image(model, 10, batch=1), flops.flops_per_image(model, 10, batch=4)
+    batch = (torch.randn(4, 3, 32, 32), torch.randint(10, (4,)))
+    one, four = flops.flops_per_image(model, batch, images=1), flops.flops_per_image(model, batch, images=4)
     assert one == four > 0
 
 
@@ -27,7 +28,8 @@ def test_resnet18_costs_about_three_forward_passes():
     """ResNet-18 on 32x32 is 0.56 GMAC forward; training is ~3x the forward FLOPs, less the first
     convolution's input gradient."""
     model = models.build("resnet", depth=18, width=64, norm="batch")
-    assert flops.flops_per_image(model, 10) == pytest.approx(3.33e9, rel=0.01)
+    batch = (torch.randn(2, 3, 32, 32), torch.randint(10, (2,)))
+    assert flops.flops_per_image(model, batch) == pytest.approx(3.33e9, rel=0.01)
 
 
 @pytest.mark.parametrize(
@@ -51,9 +53,3 @@ def test_peak_is_looked_up_by_whole_words_of_the_device_name(name, peak):
 def test_override_replaces_the_table():
     assert flops.peak_tflops("NVIDIA H100 80GB HBM3", override=500.0) == 500.0
     assert flops.peak_tflops("Some Future GPU", override=100.0) == 100.0
-
-
-def test_mfu_is_achieved_over_peak():
-    # 3.33 GFLOP per image at 100k images/s is 333 TFLOP/s: a third of a 999 TFLOP/s device
-    assert flops.mfu(3.33e9, 1e5, 999.0) == pytest.approx(1 / 3)
-    assert flops.mfu(3.33e9, 1e5, None) is None

@@ -5,17 +5,16 @@ MFU computed from the counted FLOPs and the table's peak."""
 import pytest
 import torch
 
-import template.bench as bench
-from template.bench.options import parse
+from template.bench import measure
 
 
 def test_gpu_plan_runs_both_loops_and_computes_mfu(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100 80GB HBM3")
-    options = parse(["device=cpu", "mfu_batch_size=2", "steps=1", "warmup=0", "logger=none"])
-    plan = bench._gpu_plan(options, tmp_path, torch.device("cpu"))
+    keys = ["trainer.accelerator=cpu", "bench.steps=1", "bench.warmup=0", "logger=none"]
+    plan = measure.gpu_plan(keys, 2, torch.device("cpu"), tmp_path)
     assert set(plan) == {"resnet18_bf16_plain", "resnet18_bf16_template"}
-    for name, measure in plan.items():
-        record = measure(0)
+    for name, step in plan.items():
+        record = step(0)
         assert record["images"] == 2, name
         assert record["flops_per_image"] == pytest.approx(3.33e9, rel=0.01)  # ResNet-18, 64 channels
         assert record["peak_tflops"] == 989.0

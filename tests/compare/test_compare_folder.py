@@ -30,7 +30,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def comparison(tmp_path_factory):
     runs = tmp_path_factory.mktemp("compare") / "runs"
-    folder = compare.run(["kaiming", "glorot"], [0, 1], [*TINY, f"runs_dir={runs}"])
+    folder = compare.run([*TINY, "compare.inits=[kaiming,glorot]", "compare.seeds=[0,1]", f"runs_dir={runs}"])
     return folder, json.loads((folder / "results.json").read_text())
 
 
@@ -84,7 +84,7 @@ def test_results_record_their_provenance(comparison):
 def test_a_diverging_run_is_recorded_and_the_next_run_gets_its_own_wandb_run(tmp_path):
     runs = tmp_path / "runs"
     # lr 1e12 overflows within the first epoch; the next init's run must still complete on its own.
-    folder = compare.run(["kaiming", "glorot"], [0], [*TINY, "optimizer.lr=1e12", f"runs_dir={runs}"])
+    folder = compare.run([*TINY, "optimizer.lr=1e12", f"runs_dir={runs}"])  # kaiming, glorot; seed 0
     found = json.loads((folder / "results.json").read_text())
     rows = {init: result["runs"][0] for init, result in found["results"].items()}
     statuses = {init: row["status"] for init, row in rows.items()}

@@ -1,6 +1,6 @@
 """`make compare` refuses bad input in one line, before any run starts and before anything is written:
-empty, unknown or repeated inits and seeds, keys compare sets per run, unknown overrides, and an
-override that is valid for one init of the list but not for another."""
+empty, unknown or repeated compare.inits and compare.seeds, keys compare sets per run, unknown
+overrides, and an override that is valid for one init of the list but not for another."""
 
 import re
 import subprocess
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from template import compare, inits
+from template import compare, config, inits
 from template.errors import UsageError
 
 KNOWN = ", ".join(inits.available())
@@ -17,29 +17,34 @@ KNOWN = ", ".join(inits.available())
 @pytest.mark.parametrize(
     ("argument", "message"),
     [
-        ("inits=", f"inits='' is empty; name one or more of: {KNOWN}"),
-        ("inits= , ", f"inits=' , ' is empty; name one or more of: {KNOWN}"),
-        ("inits=kaiming,foo", f"inits: 'foo' is unknown; choose from: {KNOWN}"),
-        ("inits=kaiming,glorot,kaiming", "inits: kaiming named more than once"),
-        ("seeds=", "seeds='' is empty; name one or more seeds, e.g. seeds=0,1,2"),
-        ("seeds=0,x", "seeds: 'x' is not a non-negative integer; e.g. seeds=0,1,2"),
-        ("seeds=-1", "seeds: '-1' is not a non-negative integer; e.g. seeds=0,1,2"),
-        ("seeds=1,2,1", "seeds: 1 named more than once"),
+        (
+            "compare.inits=[]",
+            "compare.inits=[] is empty; name one or more, e.g. compare.inits=[kaiming,glorot]",
+        ),
+        ("compare.inits=[kaiming,foo]", f"compare.inits='foo' is unknown; choose one of: {KNOWN}"),
+        ("compare.inits=[kaiming,glorot,kaiming]", "compare.inits: kaiming named more than once"),
+        ("compare.inits=kaiming", "compare.inits takes a list, e.g. compare.inits=[a,b]"),
+        ("compare.seeds=[]", "compare.seeds=[] is empty; name one or more, e.g. compare.seeds=[0,1,2]"),
+        (
+            "compare.seeds=[0,x]",
+            "bad value for compare.seeds[1]: Value 'x' of type 'str' could not be converted",
+        ),
+        ("compare.seeds=[-1]", "compare.seeds: -1 is negative; seeds are non-negative integers"),
+        ("compare.seeds=[1,2,1]", "compare.seeds: 1 named more than once"),
     ],
 )
-def test_bad_inits_or_seeds_are_refused_in_one_line(argument, message):
+def test_bad_inits_or_seeds_are_refused_in_one_line(tmp_path, argument, message):
     with pytest.raises(UsageError) as refused:
-        compare.parse([argument])
-    assert str(refused.value) == message
+        compare.run([argument, f"runs_dir={tmp_path / 'runs'}"])
+    assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
+    assert not (tmp_path / "runs").exists()
 
 
-def test_defaults_are_kaiming_against_glorot_seed_0_and_other_overrides_pass_through():
-    assert compare.parse(["model.depth=30", "experiment=quick_demo"]) == (
-        ["kaiming", "glorot"],
-        [0],
-        ["model.depth=30", "experiment=quick_demo"],
-    )
-    assert compare.parse(["inits=glorot, kaiming", "seeds=2,0"])[:2] == (["glorot", "kaiming"], [2, 0])
+def test_defaults_are_kaiming_against_glorot_seed_0_config_keys_like_any_other():
+    assert list(config.load([]).compare.inits) == ["kaiming", "glorot"]
+    assert list(config.load([]).compare.seeds) == [0]
+    chosen = config.load(["compare.inits=[glorot, kaiming]", "compare.seeds=[2,0]"]).compare
+    assert (list(chosen.inits), list(chosen.seeds)) == (["glorot", "kaiming"], [2, 0])
 
 
 @pytest.mark.parametrize(
@@ -58,18 +63,18 @@ def test_defaults_are_kaiming_against_glorot_seed_0_and_other_overrides_pass_thr
 def test_bad_overrides_are_refused_before_anything_is_written(tmp_path, override, message):
     runs = tmp_path / "runs"
     with pytest.raises(UsageError, match=re.escape(message)):
-        compare.run(["kaiming", "glorot"], [0], [override, f"runs_dir={runs}", "data=synthetic"])
+        compare.run([override, f"runs_dir={runs}", "data=synthetic"])
     assert not runs.exists()
 
 
 def test_cli_prints_the_refusal_as_one_line_and_exits_2(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "template", "compare", "inits=foo", f"runs_dir={tmp_path / 'runs'}"],
+        [sys.executable, "-m", "template", "compare", "compare.inits=[foo]", f"runs_dir={tmp_path / 'runs'}"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 2
-    assert result.stderr == f"error: inits: 'foo' is unknown; choose from: {KNOWN}\n"
+    assert result.stderr == f"error: compare.inits='foo' is unknown; choose one of: {KNOWN}\n"
     assert not (tmp_path / "runs").exists()
