@@ -63,7 +63,7 @@ space := $(subst ,, )
 COMPARE = $(if $(INITS),'compare.inits=[$(subst $(space),$(comma),$(strip $(INITS)))]') \
   $(if $(SEEDS),'compare.seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]')
 
-.PHONY: help install lock train inits compare reproduce bench rename test test-all lint format clean
+.PHONY: help install lock train inits theory compare reproduce bench rename test test-all lint format clean
 
 help: ## Show this help
 	@echo "Targets:"
@@ -89,6 +89,9 @@ train: $(STAMP) ## Train one model: make train INIT=kaiming [DATA=synthetic] [EP
 
 inits: $(STAMP) ## Print the table of initialisation schemes
 	$(PY) -m template inits
+
+theory: $(STAMP) ## Mean-field theory for a config before training: make theory MODEL=plain DEPTH=20 ARGS="model.activation=tanh"
+	$(PY) -m template theory $(OVERRIDES)
 
 compare: $(STAMP) ## Train every init x seed and compare: make compare EXPERIMENT=quick_demo INITS="kaiming glorot"
 	$(PY) -m template compare $(OVERRIDES) $(COMPARE)

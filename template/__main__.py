@@ -25,6 +25,7 @@ ABOUT = {
     "inits": "print the table of initialisation schemes (takes no keys)",
     "compare": "train every compare.inits x compare.seeds (each an ordinary run) and compare them",
     "bench": "time the template against a plain PyTorch loop, on the model and data the keys describe",
+    "theory": "print what mean-field theory predicts for the config, per layer, before any training",
 }
 
 
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         print(usage(), end="")
         return 0
     command, overrides = argv[0], argv[1:]
-    commands = {"train": _train, "inits": _inits, "compare": _compare, "bench": _bench}
+    commands = {"train": _train, "inits": _inits, "compare": _compare, "bench": _bench, "theory": _theory}
     try:
         if command not in commands:
             raise UsageError(f"command {command!r} is unknown; choose one of: {', '.join(commands)}")
@@ -93,6 +94,13 @@ def _bench(overrides: list[str]) -> int:
     from template.bench import main as bench
 
     return bench(overrides)
+
+
+def _theory(overrides: list[str]) -> int:
+    from template import config
+    from template.theory import main as theory
+
+    return theory(config.load(overrides))
 
 
 def _inits(overrides: list[str]) -> int:

@@ -106,22 +106,15 @@ def registry_choices() -> dict[str, list[str]]:
     """The choices each registry holds, by the config key that names one. Imports are local: they are
     the heavy part of start-up."""
     from template import data, inits, loggers, models
+    from template.models import activations
 
     return {
         "init.name": inits.available(),
         "model.name": models.available(),
-        "model.activation": list(_activations()),
+        "model.activation": activations.available(),
         "data.name": data.available(),
         "logger.name": loggers.available(),
     }
-
-
-def _activations():
-    from template.models import activations
-
-    if hasattr(activations, "available"):
-        return activations.available()
-    return ("relu", "leaky_relu", "tanh", "gelu")  # until activations has a registry of its own
 
 
 def validate(cfg: DictConfig) -> None:

@@ -59,8 +59,9 @@ class StatsConfig:
     every_n_steps: int = 50
     modules: list[str] = field(default_factory=lambda: ["Conv2d", "Linear"])
     histogram_bins: int = 64
-    vanish_factor: float = 1e-2  # flag a layer whose activation variance falls below this x the first's
-    explode_factor: float = 1e2  # ... or rises above this x the first's
+    vanish_factor: float = 1e-2  # first_failure: the theory (or, without one, the measurement) falls below
+    explode_factor: float = 1e2  # ... or rises above this x the first layer's
+    band_level: float = 0.99  # share of single weight draws the finite-width band holds
     on_nonfinite: str = "stop"  # stop | warn
 
 

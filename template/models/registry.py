@@ -1,8 +1,8 @@
 """The models by `model.name`: the one list the config validates against and `build` reads.
 
 A fork adds its own model by writing a class that takes the keyword arguments below (ignoring those it
-has no use for) and adding it to `MODELS`. Every model exposes `activation_gain`, E[f(y)²]/Var[y] for its
-activation f, which the variance monitor's theory line needs (½ for ReLU, He et al. 2015).
+has no use for) and adding it to `MODELS`. Its activations come from `template.models.activations`, whose
+modules the variance monitor's mean-field theory integrates exactly (any activation, not only ReLU).
 """
 
 from torch import nn

@@ -167,4 +167,3 @@ class ResNet(nn.Sequential):
         layers["flatten"] = nn.Flatten()
         layers["fc"] = nn.Linear(channels, num_classes)
         super().__init__(layers)
-        self.activation_gain = activations.gain(activation, negative_slope)

@@ -69,4 +69,3 @@ class VGG(nn.Sequential):
         stages["flatten"] = nn.Flatten()
         stages["fc"] = nn.Linear(channels, num_classes)
         super().__init__(stages)
-        self.activation_gain = activations.gain(activation, negative_slope)

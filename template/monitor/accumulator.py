@@ -3,9 +3,10 @@
 Why it is shaped this way:
 - A step that does not log must not make the host wait for the device: no `.item()`, no
   `if tensor:`, no copy to the CPU. Everything per step is a kernel launch whose result stays on the
-  device, including the non-finite check: each monitored output's norm is probed (one fast pass;
-  the norm of a tensor is finite only if every element is) and the first step at which it was not
-  finite is kept per layer with `torch.where`.
+  device, including the non-finite check: each monitored output's largest magnitude is probed (one
+  pass; it is finite only if every element is, and unlike a norm it cannot overflow: a layer of
+  finite values near 1e20 is finite) and the first step at which it was not is kept per layer with
+  `torch.where`.
 - Hooks are registered once and gated by two Python flags, `active` (probe this step) and `armed`
   (also accumulate the full statistics). Adding and removing hooks would make torch.compile
   recompile; a flag costs it one graph per flag combination, compiled once.
@@ -13,6 +14,10 @@ Why it is shaped this way:
   calls of a shared layer, and over DDP ranks. Each call adds its count n, n·mean and n·var (two
   passes: the mean, then the centred values, stable in float32) and n·mean²; the pooled variance is then
   (Σ n·var + Σ n·mean² − (Σ n·mean)² / N) / (N − 1), in float64, without catastrophic cancellation.
+  The same per channel gives the channel means apart from the channel variances (Brock et al. 2021).
+- Correlations between samples from sums too: with u_i each sample's output as a unit vector,
+  the mean cosine over the pairs of the batch is (‖Σ u_i‖² − B) / (B (B − 1)), and Σ u_i adds over
+  micro-batches and ranks. The model's own input gets the same sums, where the theory starts.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ import torch
 from torch import Tensor, nn
 
 # Column blocks of the sums buffer, one row per layer: activation (count, Σ n·mean, Σ n·var,
-# Σ n·mean²), the layer input (count, Σ x²) and the gradient w.r.t. the output (as activation).
-ACT, INPUT, GRAD = 0, 4, 6
-COLUMNS = 10
+# Σ n·mean²), the layer input (count, Σ x²), the gradient w.r.t. the output (as activation), and the
+# correlation's (samples, Σ ‖u_i‖²). The row after the layers is the model's input; the last counts samples.
+ACT, INPUT, GRAD, CORR = 0, 4, 6, 10
+COLUMNS = 12
 HISTOGRAM_SAMPLE = 8192  # output values per layer kept for the histogram, evenly strided
 
 
@@ -41,13 +47,31 @@ class Snapshot:
     first_bad: np.ndarray  # (layers + 1,) first step with a non-finite output (last: loss); inf if none
     weight_vars: np.ndarray  # (layers, 2): Var[w], Var[b] of the weights the forward used; NaN if none
     values: list[np.ndarray | None]  # a sample of each layer's outputs, for the histograms
+    unit_sums: list[np.ndarray | None]  # Σ u_i per layer, then the model input's
+    channels: list[np.ndarray | None]  # (C, 4) per layer: per channel count, Σ n·mean, Σ n·var, Σ n·mean²
+    input_shape: tuple[int, ...] | None  # one sample of the model's input
 
     def variance(self, block: int) -> np.ndarray:
         """Unbiased, like torch.var; NaN where nothing was seen."""
-        count, total, centred, mean_squares = self.sums[:, block : block + 4].T
+        return _pooled_variance(self.sums[:, block : block + 4])
+
+    def correlation(self) -> np.ndarray:
+        """Mean cosine similarity between different samples' outputs, per layer, then the input's."""
+        count, norms = self.sums[:, CORR : CORR + 2].T
+        squared = np.array([np.nan if u is None else float(u @ u) for u in self.unit_sums])
         with np.errstate(divide="ignore", invalid="ignore"):
-            spread = np.maximum(centred + mean_squares - total * total / count, 0.0)  # rounding
-            return np.where(count > 1, spread / (count - 1), np.nan)
+            return np.where(count > 1, (squared - norms) / (count * (count - 1)), np.nan)
+
+    def channel_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per layer: the average over channels of the squared channel mean, and of the channel variance."""
+        means, variances = [], []
+        for sums in self.channels:
+            if sums is None or not (sums[:, 0] > 0).all():
+                means.append(np.nan), variances.append(np.nan)
+                continue
+            means.append(float(np.mean((sums[:, 1] / sums[:, 0]) ** 2)))
+            variances.append(float(np.mean(_pooled_variance(sums))))
+        return np.array(means), np.array(variances)
 
     def mean_square(self, block: int) -> np.ndarray:
         count, squares = self.sums[:, block : block + 2].T
@@ -55,19 +79,32 @@ class Snapshot:
             return np.where(count > 0, squares / count, np.nan)
 
 
+def _pooled_variance(sums: np.ndarray) -> np.ndarray:
+    count, total, centred, mean_squares = sums.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = np.maximum(centred + mean_squares - total * total / count, 0.0)  # rounding
+        return np.where(count > 1, spread / (count - 1), np.nan)
+
+
 class Accumulator:
-    def __init__(self, modules: list[nn.Module], device: torch.device):
+    def __init__(self, modules: list[nn.Module], device: torch.device, model: nn.Module | None = None):
         self.layers = len(modules)
         dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
-        self.sums = torch.zeros(self.layers + 1, COLUMNS, dtype=dtype, device=device)  # last row: samples
+        # rows: the layers, the model's input, then the samples counter
+        self.sums = torch.zeros(self.layers + 2, COLUMNS, dtype=dtype, device=device)
         self.weight_vars = torch.full((self.layers, 2), math.nan, dtype=dtype, device=device)
         self.first_bad = torch.full((self.layers + 1,), math.inf, dtype=dtype, device=device)
         self._zero = torch.zeros((), device=device)
         self._probes = [self._zero] * self.layers
         self._values: list[Tensor | None] = [None] * self.layers
+        self._unit_sums: list[Tensor | None] = [None] * (self.layers + 1)  # last: the model's input
+        self._channels: list[Tensor | None] = [None] * self.layers
+        self.input_shape: tuple[int, ...] | None = None
         self.active = self.armed = False
         self.loss_scaler = None  # 16-mixed's GradScaler: the gradients the hooks see are scaled by it
         self._handles = [m.register_forward_hook(partial(self._forward, i)) for i, m in enumerate(modules)]
+        if model is not None:
+            self._handles.append(model.register_forward_pre_hook(self._model_input))
 
     def remove(self) -> None:
         for handle in self._handles:
@@ -76,19 +113,30 @@ class Accumulator:
     def count_samples(self, samples: int) -> None:
         self.sums[-1, 0] += samples
 
+    def _model_input(self, module: nn.Module, inputs: tuple) -> None:
+        if not self.armed or not inputs or not isinstance(inputs[0], Tensor) or inputs[0].dim() < 2:
+            return
+        x = inputs[0].detach()
+        self.input_shape = tuple(x.shape[1:])
+        row = self.layers
+        self.sums[row, INPUT] += x.numel()
+        self.sums[row, INPUT + 1] += _squared_norm(x)
+        self._add_units(row, x)
+
     def _forward(self, index: int, module: nn.Module, inputs: tuple, output) -> None:
         if not self.active or not isinstance(output, Tensor):
             return
-        probe = torch.linalg.vector_norm(output.detach(), dtype=torch.float32)  # inf or NaN if any element is
+        probe = torch.linalg.vector_norm(output.detach(), ord=math.inf)  # inf or NaN if any element is
         previous = self._probes[index]
-        self._probes[index] = probe if previous is self._zero else previous + probe
+        self._probes[index] = probe if previous is self._zero else torch.maximum(previous, probe)
         if not self.armed:
             return
         self._add(index, ACT, output)
+        self._add_channels(index, output)
+        self._add_units(index, output)
         if inputs and isinstance(inputs[0], Tensor):
             self.sums[index, INPUT] += inputs[0].numel()
-            norm = torch.linalg.vector_norm(inputs[0].detach(), dtype=torch.float32)
-            self.sums[index, INPUT + 1] += norm * norm
+            self.sums[index, INPUT + 1] += _squared_norm(inputs[0].detach())
         weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
         if isinstance(weight, Tensor) and weight.dim() >= 2:
             self.weight_vars[index, 0] = torch.var(weight.detach(), correction=0)
@@ -104,18 +152,52 @@ class Accumulator:
         self._add(index, GRAD, grad if scale is None else grad.detach() / scale)
 
     def _add(self, index: int, block: int, x: Tensor) -> None:
-        x = x.detach()
+        x = _float(x)
         if x.numel() == 0:
             return
-        if x.dtype not in (torch.float32, torch.float64):
-            x = x.float()
         # Two passes, mean then the norm of the centred values: as stable as torch.var_mean's Welford
-        # pass, and on a CPU ten times faster (0.5 ms against 6 ms for a 2M-value activation).
+        # pass, and on a CPU ten times faster (0.5 ms against 6 ms for a 2M-value activation). The norm
+        # is taken of the values over their largest magnitude, so 1e20s do not overflow float32.
         mean = x.mean()
-        centred = torch.linalg.vector_norm(x - mean)
-        var = centred * centred / x.numel()
+        centred = x - mean
+        peak = torch.linalg.vector_norm(centred, ord=math.inf).clamp(min=torch.finfo(x.dtype).tiny)
+        norm = torch.linalg.vector_norm(centred / peak).double() * peak.double()
+        var = norm * norm / x.numel()
         self.sums[index, block] += x.numel()
-        self.sums[index, block + 1 : block + 4] += torch.stack((mean, var, mean * mean)) * x.numel()
+        self.sums[index, block + 1 : block + 4] += (
+            torch.stack((mean.double(), var, mean.double() ** 2)) * x.numel()
+        )
+
+    def _add_channels(self, index: int, x: Tensor) -> None:
+        """Per channel (dim 1) count, Σ n·mean, Σ n·var, Σ n·mean², pooled like `_add`'s."""
+        x = _float(x)
+        if x.dim() < 2 or x.numel() == 0:
+            return
+        dims = [0, *range(2, x.dim())]
+        n = x.numel() // x.shape[1]
+        mean = x.mean(dim=dims)  # two passes, as in `_add`: torch.var_mean is ten times slower on a CPU
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        var = (x - mean.view(shape)).square().mean(dim=dims)
+        sums = torch.stack((torch.full_like(mean, n), mean * n, var * n, mean * mean * n), dim=1)
+        previous = self._channels[index]
+        sums = sums.to(self.sums.dtype)
+        self._channels[index] = sums if previous is None or previous.shape != sums.shape else previous + sums
+
+    def _add_units(self, row: int, x: Tensor) -> None:
+        """Σ u_i of the samples' outputs as unit vectors, and the count and Σ ‖u_i‖² (0 for a zero output)."""
+        flat = _float(x).flatten(1)  # (B, D)
+        if flat.shape[0] == 0:
+            return
+        peak = flat.abs().amax(dim=1, keepdim=True).clamp(min=torch.finfo(flat.dtype).tiny)
+        scaled = flat / peak
+        units = scaled / torch.linalg.vector_norm(scaled, dim=1, keepdim=True).clamp(min=1e-30)
+        total = units.sum(0).to(self.sums.dtype)
+        previous = self._unit_sums[row]
+        self._unit_sums[row] = (
+            total if previous is None or previous.shape != total.shape else previous + total
+        )
+        self.sums[row, CORR] += flat.shape[0]
+        self.sums[row, CORR + 1] += (units * units).sum()
 
     def close_step(self, step: int, loss: Tensor | None) -> None:
         """Record which outputs (and the loss) of this micro-batch were not finite: on the device."""
@@ -130,24 +212,59 @@ class Accumulator:
         An all-gather rather than all-reduce because the sums add but the first bad steps take the
         minimum; gathering both in one collective and reducing locally keeps it to one round trip.
         """
-        shared = torch.cat((self.sums.flatten(), self.first_bad))
+        summed = [self.sums, *[t for t in (*self._unit_sums, *self._channels) if t is not None]]
+        size = sum(t.numel() for t in summed)
+        shared = torch.cat([*(t.flatten() for t in summed), self.first_bad])
         gathered = strategy.all_gather(shared).reshape(world_size, -1)
-        size = self.sums.numel()
         parts = [gathered[:, :size].sum(0), gathered[:, size:].amin(0), self.weight_vars.flatten()]
         values = self._values if with_values else [None] * self.layers
         parts += [v.to(self.sums.dtype) for v in values if v is not None]
-        host = torch.cat(parts).cpu().numpy()
-        sums, host = host[:size].reshape(self.sums.shape), host[size:]
-        first_bad, host = host[: self.layers + 1], host[self.layers + 1 :]
-        weight_vars, host = host[: 2 * self.layers].reshape(-1, 2), host[2 * self.layers :]
-        sample_values: list[np.ndarray | None] = []
-        for v in values:
-            sample_values.append(None if v is None else host[: v.numel()])
-            host = host[0 if v is None else v.numel() :]
+        host = _Slices(torch.cat(parts).cpu().numpy())
+        sums = host.take(self.sums.numel()).reshape(self.sums.shape)
+        unit_sums = [None if t is None else host.take(t.numel()) for t in self._unit_sums]
+        channels = [None if t is None else host.take(t.numel()).reshape(-1, 4) for t in self._channels]
+        first_bad = host.take(self.layers + 1)
+        weight_vars = host.take(2 * self.layers).reshape(-1, 2)
+        sample_values = [None if v is None else host.take(v.numel()) for v in values]
         self.sums.zero_()
         self.weight_vars.fill_(math.nan)
         self._values = [None] * self.layers
-        return Snapshot(sums[:-1], int(sums[-1, 0]), first_bad, weight_vars, sample_values)
+        self._unit_sums = [None] * (self.layers + 1)
+        self._channels = [None] * self.layers
+        return Snapshot(
+            sums[:-1],
+            int(sums[-1, 0]),
+            first_bad,
+            weight_vars,
+            sample_values,
+            unit_sums,
+            channels,
+            self.input_shape,
+        )
 
     def first_bad_steps(self, strategy, world_size: int) -> np.ndarray:
         return strategy.all_gather(self.first_bad).reshape(world_size, -1).amin(0).cpu().numpy()
+
+
+class _Slices:
+    """Consecutive slices of one flat host array, in the order they were packed."""
+
+    def __init__(self, values: np.ndarray):
+        self.values, self.offset = values, 0
+
+    def take(self, count: int) -> np.ndarray:
+        piece = self.values[self.offset : self.offset + count]
+        self.offset += count
+        return piece
+
+
+def _float(x: Tensor) -> Tensor:
+    x = x.detach()
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
+def _squared_norm(x: Tensor) -> Tensor:
+    """Σ x², in float64 by way of the largest magnitude, so that finite 1e20s stay finite."""
+    x = _float(x)
+    peak = torch.linalg.vector_norm(x, ord=math.inf).clamp(min=torch.finfo(x.dtype).tiny)
+    return (torch.linalg.vector_norm(x / peak).double() * peak.double()) ** 2

@@ -1,5 +1,7 @@
-"""`VarianceMonitor`: per-layer activation and gradient variance while a model trains, next to He's
-theory, with the first failing layer named and non-finite values stopping the run.
+"""`VarianceMonitor`: per-layer activation and gradient variance, correlations between samples and
+channel means while a model trains, next to the mean-field theory of the model's own activations
+(`propagation`), with the first layer that fails at initialisation named and non-finite values
+stopping the run.
 
 Where each piece runs, in Lightning 2.x's hook order for one training batch:
   on_train_batch_start  `trainer.global_step` is N, the step this batch belongs to (0 = the weights as
@@ -37,12 +39,16 @@ from torch.nn.init import _calculate_fan_in_and_fan_out
 from template.errors import UsageError
 from template.monitor import plots, publish, theory
 from template.monitor.accumulator import ACT, GRAD, INPUT, Accumulator, Snapshot
+from template.monitor.propagation import Propagation
 
 log = logging.getLogger(__name__)
 
 
-# Per layer in summary.json's at_init: DESIGN.md's fields, plus the chained theory for comparison plots.
-SUMMARY_KEYS = ("act_var", "act_var_predicted", "act_var_theory", "grad_var")
+# Per layer, logged as `<key>/<layer>` and kept in summary.json's at_init (README: "What you see in W&B").
+LOGGED_KEYS = (
+    "act_var", "act_var_predicted", "act_var_theory", "act_var_band_low", "act_var_band_high",
+    "grad_var", "grad_var_theory", "chi", "corr", "corr_theory", "act_chmean_sq", "act_chvar",
+)  # fmt: skip
 
 
 class NonFiniteError(RuntimeError):
@@ -64,6 +70,7 @@ class VarianceMonitor(Callback):
         histogram_bins: int = 64,
         vanish_factor: float = 1e-2,
         explode_factor: float = 1e2,
+        band_level: float = 0.99,
         on_nonfinite: str = "stop",
         plots_dir: Path | str | None = None,
     ):
@@ -76,6 +83,9 @@ class VarianceMonitor(Callback):
         self.histogram_bins = histogram_bins
         self.vanish_factor = vanish_factor
         self.explode_factor = explode_factor
+        if not 0 < band_level < 1:
+            raise UsageError(f"stats.band_level={band_level} must lie strictly between 0 and 1")
+        self.band_level = band_level
         self.on_nonfinite = on_nonfinite
         self.plots_dir = None if plots_dir is None else Path(plots_dir)
         self.at_init: dict | None = None
@@ -95,8 +105,8 @@ class VarianceMonitor(Callback):
             )
         self._names = [name for name, _ in layers]
         self._fans = [_fans(m) for _, m in layers]
-        self._gain = getattr(model, "activation_gain", 0.5)
-        self._accumulator = Accumulator([m for _, m in layers], pl_module.device)
+        self._propagation = Propagation(model, self._names)
+        self._accumulator = Accumulator([m for _, m in layers], pl_module.device, model)
         self._accumulator.loss_scaler = getattr(trainer.precision_plugin, "scaler", None)
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
@@ -145,35 +155,98 @@ class VarianceMonitor(Callback):
         snapshot = self._accumulator.snapshot(trainer.strategy, trainer.world_size, with_values)
         stats = self._layer_stats(snapshot, trainer.world_size)
         self.history.append((step, [float(v) for v in stats["act_var"]]))
-        failure = theory.first_failure(self._names, stats["act_var"], self.vanish_factor, self.explode_factor)
         if step == 0:
+            failure = theory.first_failure(
+                self._names,
+                stats["act_var"],
+                stats["act_var_theory"],
+                stats["act_var_band_low"],
+                stats["act_var_band_high"],
+                self.vanish_factor,
+                self.explode_factor,
+            )
             self.at_init = self._summary(stats, snapshot.samples, failure)
         if trainer.is_global_zero:
             self._log(trainer, step, stats, snapshot)
-            if failure is not None and "failure" not in self._warned:
-                self._warned.add("failure")
-                log.warning(
-                    f"layer {failure['layer']}: activation variance {failure['factor']:.3g} x the "
-                    f"first layer's at step {step} ({failure['direction']}; stats.vanish_factor="
-                    f"{self.vanish_factor:g}, stats.explode_factor={self.explode_factor:g})"
-                )
+            self._report(step, stats)
         self._check_finite(trainer, snapshot.first_bad)
 
+    def _report(self, step: int, stats: dict[str, np.ndarray]) -> None:
+        """One warning for a failure at init; during training one line of drift, never "exploding"."""
+        failure = (self.at_init or {}).get("first_failure")
+        if step == 0 and failure is not None:
+            if failure["reason"] == "band":
+                against = (
+                    f"outside the {self.band_level:g} finite-width band, {failure['vs_theory']:.3g} x theory"
+                )
+            elif failure["reason"] == "theory":
+                against = "the mean-field theory itself leaves the range"
+            else:
+                against = "no theory for this layer"
+            log.warning(
+                f"layer {failure['layer']}: activation variance {failure['factor']:.3g} x the first layer's "
+                f"at initialisation ({failure['direction']}: {against}; stats.vanish_factor="
+                f"{self.vanish_factor:g}, stats.explode_factor={self.explode_factor:g})"
+            )
+        if step == 0 or self.at_init is None or "drift" in self._warned:
+            return
+        at_init = [layer["act_var"] or math.nan for layer in self.at_init["layers"]]
+        moved = theory.drift(self._names, stats["act_var"], at_init, self.explode_factor)
+        if moved is not None:
+            self._warned.add("drift")
+            name, factor = moved
+            vs_theory = (
+                stats["act_var"][self._names.index(name)] / stats["act_var_theory"][self._names.index(name)]
+            )
+            log.info(
+                f"layer {name}: activation variance has drifted to {factor:.3g} x its value at step 0 "
+                f"({vs_theory:.3g} x theory) by step {step}, as training changes the weights"
+            )
+
     def _layer_stats(self, snapshot: Snapshot, world_size: int) -> dict[str, np.ndarray]:
-        act, in_square = snapshot.variance(ACT), snapshot.mean_square(INPUT)
+        # rows: the monitored layers, then the model's input
+        act, in_square = snapshot.variance(ACT)[:-1], snapshot.mean_square(INPUT)
+        grad = snapshot.variance(GRAD)[:-1] / world_size**2
+        correlation = snapshot.correlation()
         fan_in = np.array([fans[0] if fans else np.nan for fans in self._fans])
         weight_var, bias_var = snapshot.weight_vars.T
-        weighted = [i for i, fans in enumerate(self._fans) if fans]
-        chained = np.full(len(self._names), np.nan)
-        if weighted:  # from the first weight layer's input, taken as the raw input
-            chained[weighted] = theory.chained(
-                in_square[weighted[0]], fan_in[weighted], weight_var[weighted], bias_var[weighted], self._gain
+        variances = {
+            name: (float(weight_var[i]), float(bias_var[i]))
+            for i, name in enumerate(self._names)
+            if np.isfinite(weight_var[i])
+        }
+        shape = snapshot.input_shape
+        input_moment, input_corr = in_square[-1], correlation[-1]
+        if shape is not None and np.isfinite(input_moment):
+            top = (
+                grad[self._names.index(self._propagation.output_layer)]
+                if self._propagation.output_layer
+                else np.nan
             )
+            chained = self._propagation.run(
+                shape, input_moment, input_corr * input_moment, variances, top, snapshot.samples
+            )
+        else:
+            chained = self._propagation.run((1,), np.nan, np.nan, variances, np.nan)
+        act_theory, band_var = np.array(chained.act_var), np.array(chained.band)
+        low, high = theory.band(act_theory, band_var, self.band_level)
+        grad_theory = np.array(chained.grad_var)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            chi = np.append(grad_theory[:-1] / grad_theory[1:], np.nan)
+        chmean_sq, chvar = snapshot.channel_moments()
         return {
             "act_var": act,
-            "act_var_predicted": theory.predicted(fan_in, weight_var, in_square, bias_var),
-            "act_var_theory": chained,
-            "grad_var": snapshot.variance(GRAD) / world_size**2,
+            "act_var_predicted": theory.predicted(fan_in, weight_var, in_square[:-1], bias_var),
+            "act_var_theory": act_theory,
+            "act_var_band_low": low,
+            "act_var_band_high": high,
+            "grad_var": grad,
+            "grad_var_theory": grad_theory,
+            "chi": chi,
+            "corr": correlation[:-1],
+            "corr_theory": np.array(chained.corr),
+            "act_chmean_sq": chmean_sq,
+            "act_chvar": chvar,
         }
 
     def _summary(self, stats: dict[str, np.ndarray], samples: int, failure: dict | None) -> dict:
@@ -182,7 +255,7 @@ class VarianceMonitor(Callback):
                 "name": name,
                 "fan_in": fans[0] if fans else None,
                 "fan_out": fans[1] if fans else None,
-                **{key: _number(stats[key][i]) for key in SUMMARY_KEYS},
+                **{key: _number(stats[key][i]) for key in LOGGED_KEYS},
             }
             for i, (name, fans) in enumerate(zip(self._names, self._fans, strict=True))
         ]
@@ -193,20 +266,13 @@ class VarianceMonitor(Callback):
             f"{key}/{name}": float(value)
             for key, values in stats.items()
             for name, value in zip(self._names, values, strict=True)
-            if not math.isnan(value)
+            if math.isfinite(value)
         }
         publish.scalars(trainer, metrics, step)
         if publish.wandb_logger(trainer) is not None:
             publish.histograms(trainer, self._names, snapshot.values, self.histogram_bins, step)
         if step == 0 and self._publishing(trainer):
-            image = plots.variance_vs_depth(
-                self._names,
-                stats["act_var"],
-                stats["act_var_predicted"],
-                stats["act_var_theory"],
-                stats["grad_var"],
-                step,
-            )
+            image = plots.variance_vs_depth(self._names, stats, self.band_level, step)
             publish.picture(trainer, self.plots_dir, "variance_vs_depth", image, step)
 
     def _publishing(self, trainer) -> bool:

@@ -15,26 +15,49 @@ from matplotlib.figure import Figure
 
 
 def variance_vs_depth(
-    names: Sequence[str],
-    measured: np.ndarray,
-    predicted: np.ndarray,
-    theory: np.ndarray,
-    grad: np.ndarray,
-    step: int,
+    names: Sequence[str], stats: dict[str, np.ndarray], band_level: float, step: int
 ) -> bytes:
-    """He's figure: forward variance against depth (measured, one-layer prediction, chained theory)
-    and the backward variance next to it."""
+    """He's figure and what lies past it: forward variance against depth (measured, the one-layer
+    prediction, the mean-field line with its finite-width band), the backward variance next to its
+    theory, and the correlation between samples next to its map."""
     depth = np.arange(1, len(names) + 1)
-    figure = Figure(figsize=(11, 4.2), layout="constrained")
-    forward, backward = figure.subplots(1, 2)
-    forward.plot(depth, _positive(measured), "o-", label="measured")
-    forward.plot(depth, _positive(predicted), "x--", label="predicted: n Var[w] E[x²] + Var[b]")
-    forward.plot(depth, _positive(theory), ":", linewidth=2, label="theory: chained from the input")
+    figure = Figure(figsize=(15, 4.4), layout="constrained")
+    forward, backward, correlation = figure.subplots(1, 3)
+    forward.fill_between(
+        depth,
+        _positive(stats["act_var_band_low"]),
+        _positive(stats["act_var_band_high"]),
+        color="tab:green",
+        alpha=0.15,
+        label=f"finite-width band ({band_level:g} of draws)",
+    )
+    forward.plot(depth, _positive(stats["act_var"]), "o-", label="measured")
+    forward.plot(
+        depth, _positive(stats["act_var_predicted"]), "x--", label="predicted: n Var[w] E[x²] + Var[b]"
+    )
+    forward.plot(
+        depth,
+        _positive(stats["act_var_theory"]),
+        ":",
+        color="tab:green",
+        linewidth=2,
+        label="mean-field theory",
+    )
     forward.set(title=f"activation variance, step {step}", ylabel="Var[y_l]")
-    backward.plot(depth, _positive(grad), "o-", color="tab:red", label="measured")
+    backward.plot(depth, _positive(stats["grad_var"]), "o-", color="tab:red", label="measured")
+    backward.plot(
+        depth, _positive(stats["grad_var_theory"]), ":", color="tab:green", linewidth=2, label="theory"
+    )
     backward.set(title=f"gradient variance, step {step}", ylabel="Var[∂L/∂y_l]")
-    for axes in (forward, backward):
-        axes.set(yscale="log", xlabel="layer (depth)")
+    correlation.plot(depth, stats["corr"], "o-", color="tab:purple", label="measured")
+    correlation.plot(depth, stats["corr_theory"], ":", color="tab:green", linewidth=2, label="theory")
+    correlation.set(
+        title=f"correlation between samples, step {step}", ylabel="mean cos(y_a, y_b)", ylim=(-0.05, 1.05)
+    )
+    for axes in (forward, backward, correlation):
+        if axes is not correlation:
+            axes.set(yscale="log")
+        axes.set(xlabel="layer (depth)")
         axes.set_xticks(depth, names, rotation=90, fontsize=_fontsize(len(names)))
         axes.grid(True, which="major", alpha=0.3)
         axes.legend(fontsize=8)

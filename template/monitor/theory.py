@@ -1,57 +1,94 @@
-"""He et al. (2015)'s variance relations, and the rule that names the layer where a network breaks.
+"""What the monitor compares measurement with, and the rules that name a layer.
 
-Two predictions, because they answer different questions:
-- `predicted` is the one-layer relation Var[y_l] = n_l Var[w_l] E[x_l^2] + Var[b_l], fed with the
-  *measured* second moment of the layer's input. It fails only where a layer's assumptions fail
-  (weights independent of inputs, inputs independent of each other), so it tests the layer alone.
-- `chained` is the same relation composed from the raw input, with E[x_l^2] = gain Var[y_{l-1}] for
-  the activation in between (gain 1/2 for ReLU). It is what the paper plots; pooling, padding and
-  normalisation are invisible to it, so where the measured curve leaves it, one of those is why.
+- `predicted` is He et al. 2015's one-layer relation Var[y_l] = n_l Var[w_l] E[x_l²] + Var[b_l], fed
+  with the *measured* second moment of the layer's input. It fails only where a layer's own
+  assumptions fail (weights independent of inputs, inputs independent of each other).
+- The chained theory (`propagation`) is the mean-field map from the model's input for the model's own
+  activations, padding and pooling: what an infinitely wide net with these weight variances does.
+- `band` is how far one draw of the weights at this width may stray from it: log(measured/theory) is
+  about Normal(−s²/2, s²) with s² the propagated Σ κ/n (meanfield's docstring), so the band is centred
+  on the typical draw, below the mean by e^(−s²/2) — at width 8 over 20 ReLU layers a typical draw sits
+  far below the mean-field line and still trains (Hanin & Rolnick 2018).
 
-Pure functions on floats, so the tests can check them against closed forms.
+Pure functions on floats and arrays, so the tests can check them against closed forms.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
+
+import numpy as np
 
 
-def predicted(fan_in: int, weight_var: float, input_second_moment: float, bias_var: float = 0.0) -> float:
+def predicted(fan_in, weight_var, input_second_moment, bias_var=0.0):
     return fan_in * weight_var * input_second_moment + bias_var
 
 
-def chained(
-    input_second_moment: float,
-    fan_ins: Sequence[int],
-    weight_vars: Sequence[float],
-    bias_vars: Sequence[float],
-    gain: float = 0.5,
-) -> list[float]:
-    """Var[y_l] for every layer in order: the first layer sees the raw input (no activation)."""
-    variances, second_moment = [], input_second_moment
-    for fan_in, weight_var, bias_var in zip(fan_ins, weight_vars, bias_vars, strict=True):
-        variances.append(predicted(fan_in, weight_var, second_moment, bias_var))
-        second_moment = gain * variances[-1]
-    return variances
+def band(theory, log_var, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """[low, high] holding a share `level` of single draws around the theory line (lognormal, mean theory)."""
+    theory, log_var = np.asarray(theory, dtype=float), np.asarray(log_var, dtype=float)
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    spread = np.sqrt(np.maximum(log_var, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = np.log(np.where(theory > 0, theory, np.nan)) - log_var / 2
+        return np.exp(centre - z * spread), np.exp(centre + z * spread)
 
 
 def first_failure(
-    names: Sequence[str], variances: Sequence[float], vanish_factor: float, explode_factor: float
+    names: Sequence[str],
+    measured: Sequence[float],
+    theory: Sequence[float],
+    low: Sequence[float],
+    high: Sequence[float],
+    vanish_factor: float,
+    explode_factor: float,
 ) -> dict | None:
-    """The first layer whose activation variance left [vanish, explode] x the first layer's.
+    """The first layer where the signal fails at initialisation, and why.
 
-    `factor` is the layer's variance over the first layer's, so 1e-9 reads "a billion times smaller".
-    Layers without a measurement (NaN) are skipped; a first layer without a positive variance gives
-    no reference, hence no verdict.
+    `reason` "theory": the mean-field line itself has left [vanish, explode] × its first layer's value —
+    the init cannot keep the signal at any width (Glorot on a deep ReLU net). "band": the measurement has
+    left the finite-width band around that line — this draw, or something the theory does not model,
+    departs from it beyond what the width explains. "ratio": where there is no theory (a node the
+    propagation does not model), the measurement against the first layer's, as He et al. read it.
+    `factor` is always the measured variance over the first layer's; `vs_theory` measured over theory.
     """
-    reference = variances[0] if len(variances) else math.nan
+    measured, theory = np.asarray(measured, dtype=float), np.asarray(theory, dtype=float)
+    reference = measured[0] if measured.size else math.nan
     if not reference > 0:
         return None
-    for name, variance in zip(names, variances, strict=True):
-        factor = variance / reference
-        if factor < vanish_factor:
-            return {"layer": name, "direction": "vanishing", "factor": float(factor)}
-        if factor > explode_factor:
-            return {"layer": name, "direction": "exploding", "factor": float(factor)}
+    theory_reference = next((t for t in theory if t > 0), math.nan)
+    for i, name in enumerate(names):
+        if math.isnan(measured[i]):
+            continue
+        factor = measured[i] / reference
+        verdict = None
+        if theory[i] > 0 and theory_reference > 0:
+            relative = theory[i] / theory_reference
+            if relative < vanish_factor or relative > explode_factor:
+                verdict = ("vanishing" if relative < vanish_factor else "exploding", "theory")
+            elif measured[i] < low[i] or measured[i] > high[i]:
+                verdict = ("vanishing" if measured[i] < low[i] else "exploding", "band")
+        elif factor < vanish_factor or factor > explode_factor:
+            verdict = ("vanishing" if factor < vanish_factor else "exploding", "ratio")
+        if verdict is not None:
+            vs_theory = measured[i] / theory[i] if theory[i] > 0 else math.nan
+            return {
+                "layer": name,
+                "direction": verdict[0],
+                "factor": float(factor),
+                "reason": verdict[1],
+                "vs_theory": None if math.isnan(vs_theory) else float(vs_theory),
+            }
+    return None
+
+
+def drift(
+    names: Sequence[str], measured: Sequence[float], at_init: Sequence[float], factor: float
+) -> tuple[str, float] | None:
+    """The first layer whose activation variance has moved more than `factor`× from its step-0 value."""
+    for name, now, start in zip(names, measured, at_init, strict=True):
+        if start > 0 and now > 0 and not (1 / factor <= now / start <= factor):
+            return name, now / start
     return None

@@ -1,5 +1,5 @@
-"""Each activation's gain E[f(y)²]/Var[y], the factor the monitor's theory line multiplies by per layer,
-against an independent computation: numerical integration over y ~ N(0, σ²) with scipy."""
+"""The activation registry: every name builds the function it names, an unknown name is refused in one
+line, and the second moment the monitor's theory integrates agrees with scipy's quadrature."""
 
 import math
 
@@ -7,37 +7,46 @@ import pytest
 import torch
 from scipy import integrate, stats
 
+from template.errors import UsageError
 from template.models import activations
+from template.monitor import meanfield
+
+FUNCTIONS = {
+    "relu": lambda y: max(y, 0.0),
+    "leaky_relu": lambda y: y if y > 0 else 0.1 * y,
+    "tanh": math.tanh,
+    "gelu": lambda y: y * stats.norm.cdf(y),
+    "silu": lambda y: y / (1 + math.exp(-y)),
+}
 
 
-def integrated_gain(f, sigma: float) -> float:
-    second_moment, _ = integrate.quad(
+def test_every_registered_activation_is_covered_here():
+    assert set(activations.available()) == set(FUNCTIONS)
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_make_builds_the_named_function(name):
+    y = torch.linspace(-3, 3, 61, dtype=torch.float64)
+    built = activations.make(name, negative_slope=0.1)(y)
+    torch.testing.assert_close(
+        built, torch.tensor([FUNCTIONS[name](float(v)) for v in y], dtype=torch.float64)
+    )
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("q", [0.01, 1.0, 4.0])
+def test_second_moment_matches_scipy(name, q):
+    f, sigma = FUNCTIONS[name], math.sqrt(q)
+    expected, _ = integrate.quad(
         lambda y: f(y) ** 2 * stats.norm.pdf(y, scale=sigma), -12 * sigma, 12 * sigma
     )
-    return second_moment / sigma**2
+    phi = activations.make(name, negative_slope=0.1)
+    assert float(meanfield.moment(phi, q)) == pytest.approx(expected, rel=1e-6)
 
 
-@pytest.mark.parametrize(
-    ("name", "slope", "f", "sigma"),
-    [
-        ("relu", 0.0, lambda y: max(y, 0.0), 1.0),
-        ("leaky_relu", 0.2, lambda y: y if y > 0 else 0.2 * y, 1.0),
-        ("leaky_relu", 0.01, lambda y: y if y > 0 else 0.01 * y, 3.0),  # positively homogeneous: any σ
-        ("gelu", 0.0, lambda y: y * stats.norm.cdf(y), 1.0),
-        ("tanh", 0.0, math.tanh, 0.01),  # Glorot's regime: near the origin tanh is the identity
-    ],
-)
-def test_gain_matches_the_integral(name, slope, f, sigma):
-    assert activations.gain(name, slope) == pytest.approx(integrated_gain(f, sigma), rel=1e-3)
-
-
-@pytest.mark.parametrize("name", ["relu", "leaky_relu", "tanh", "gelu"])
-def test_make_builds_the_function_the_gain_is_for(name):
-    y = torch.linspace(-3, 3, 61)
-    expected = {
-        "relu": torch.relu(y),
-        "leaky_relu": torch.where(y > 0, y, 0.1 * y),
-        "tanh": torch.tanh(y),
-        "gelu": y * torch.distributions.Normal(0, 1).cdf(y),
-    }[name]
-    torch.testing.assert_close(activations.make(name, negative_slope=0.1)(y), expected)
+def test_an_unknown_activation_is_refused_naming_the_choices():
+    with pytest.raises(UsageError) as error:
+        activations.make("softsign")
+    assert str(error.value) == (
+        "model.activation='softsign' is unknown; choose one of: relu, leaky_relu, tanh, gelu, silu"
+    )

@@ -48,9 +48,3 @@ def test_batch_norm_follows_every_conv_which_then_has_no_bias():
         for conv in models.build("plain", depth=5).modules()
         if isinstance(conv, nn.Conv2d)
     )
-
-
-@pytest.mark.parametrize(("activation", "slope", "gain"), [("relu", 0.01, 0.5), ("leaky_relu", 0.3, 0.545)])
-def test_the_net_carries_its_activation_gain(activation, slope, gain):
-    net = models.build("plain", depth=3, activation=activation, negative_slope=slope)
-    assert net.activation_gain == pytest.approx(gain)

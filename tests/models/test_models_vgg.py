@@ -65,7 +65,6 @@ def test_activation_is_configurable():
     model = models.build("vgg", depth=11, activation="gelu")
     assert sum(isinstance(m, nn.GELU) for m in model.modules()) == 8
     assert not any(isinstance(m, nn.ReLU) for m in model.modules())
-    assert models.build("vgg", depth=11).activation_gain == 0.5
 
 
 @pytest.mark.parametrize("depth", [0, 12, 18])

@@ -60,8 +60,6 @@ class PlainCNN(nn.Module):
     on an H x H map (0.84 at 8 x 8, 0.96 at 32 x 32), which compounds over 30 layers.
     """
 
-    activation_gain = 0.5
-
     def __init__(
         self, depth: int, width: int, scheme: str, channels: int = 3, classes: int = 10, padding="zeros"
     ):

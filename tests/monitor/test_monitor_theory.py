@@ -1,10 +1,12 @@
-"""He's relations and the first-failure rule against closed forms."""
+"""He's one-layer relation, the finite-width band, and the rules that name a layer, on closed forms."""
 
 import math
 
+import numpy as np
 import pytest
+from scipy import stats
 
-from template.monitor.theory import chained, first_failure, predicted
+from template.monitor.theory import band, drift, first_failure, predicted
 
 
 def test_predicted_is_hes_one_layer_relation():
@@ -13,40 +15,54 @@ def test_predicted_is_hes_one_layer_relation():
     assert predicted(100, 1 / 300, 3.0, bias_var=1 / 300) == pytest.approx(1 + 1 / 300)
 
 
-@pytest.mark.parametrize(
-    ("weight_var", "per_layer"),
-    [(lambda n: 2 / n, 1.0), (lambda n: 2 / (n + n), 0.5), (lambda n: 1 / (3 * n), 1 / 6)],
-    ids=["kaiming", "glorot", "pytorch_default_weights"],
-)
-def test_chained_on_square_relu_layers_is_a_geometric_series(weight_var, per_layer):
-    n, depth, second_moment = 144, 30, 1.7
-    variances = chained(second_moment, [n] * depth, [weight_var(n)] * depth, [0.0] * depth)
-    first = n * weight_var(n) * second_moment  # the raw input: no activation before the first layer
-    assert variances == pytest.approx([first * per_layer**layer for layer in range(depth)], rel=1e-12)
+def test_band_holds_the_lognormal_quantiles_with_mean_on_the_theory_line():
+    theory, log_var, level = np.array([2.0, 0.5]), np.array([0.3, 1.2]), 0.9
+    low, high = band(theory, log_var, level)
+    for t, s2, lo, hi in zip(theory, log_var, low, high, strict=True):
+        draws = stats.lognorm(s=math.sqrt(s2), scale=t * math.exp(-s2 / 2))
+        assert draws.mean() == pytest.approx(t)
+        assert (draws.cdf(lo), draws.cdf(hi)) == pytest.approx((0.05, 0.95))
+    assert band(np.array([1.0]), np.array([0.0]), 0.99) == (pytest.approx([1.0]), pytest.approx([1.0]))
 
 
-def test_chained_adds_each_bias_after_the_gain():
-    variances = chained(2.0, [10, 20], [0.1, 0.05], [0.3, 0.7], gain=0.25)
-    first = 10 * 0.1 * 2.0 + 0.3
-    assert variances == pytest.approx([first, 20 * 0.05 * 0.25 * first + 0.7])
+NAMES = ["a", "b", "c", "d"]
 
 
-def test_first_failure_names_the_first_layer_out_of_bounds_with_direction_and_factor():
-    names = ["a", "b", "c", "d"]
-    assert first_failure(names, [1.0, 0.5, 0.009, 1e-6], 1e-2, 1e2) == {
+def test_first_failure_names_the_layer_where_the_theory_itself_vanishes():
+    theory = [1.0, 0.1, 0.009, 1e-4]
+    failure = first_failure(NAMES, [1.0, 0.1, 0.009, 1e-4], theory, [0, 0, 0, 0], [9, 9, 9, 9], 1e-2, 1e2)
+    assert failure == {
         "layer": "c",
         "direction": "vanishing",
         "factor": pytest.approx(0.009),
+        "reason": "theory",
+        "vs_theory": pytest.approx(1.0),
     }
-    assert first_failure(names, [2.0, 300.0, 1e-9, 1.0], 1e-2, 1e2) == {
-        "layer": "b",
+
+
+def test_a_draw_inside_the_band_is_not_a_failure_however_far_from_the_first_layer():
+    theory, low, high = [1.0] * 4, [0.5, 0.01, 1e-3, 1e-4], [2.0, 50, 500, 5000]
+    assert first_failure(NAMES, [1.0, 0.02, 0.005, 2e-4], theory, low, high, 1e-2, 1e2) is None
+    failure = first_failure(NAMES, [1.0, 0.02, 0.005, 5e-5], theory, low, high, 1e-2, 1e2)
+    assert (failure["layer"], failure["direction"], failure["reason"]) == ("d", "vanishing", "band")
+    assert failure["vs_theory"] == pytest.approx(5e-5)
+    above = first_failure(NAMES, [1.0, 60.0, 1.0, 1.0], theory, low, high, 1e-2, 1e2)
+    assert (above["layer"], above["direction"], above["reason"]) == ("b", "exploding", "band")
+
+
+def test_without_theory_the_measurement_is_judged_against_the_first_layer():
+    nan = [math.nan] * 3
+    failure = first_failure(["a", "b", "c"], [2.0, 1.0, 300.0], nan, nan, nan, 1e-2, 1e2)
+    assert failure == {
+        "layer": "c",
         "direction": "exploding",
-        "factor": pytest.approx(150.0),
+        "factor": 150.0,
+        "reason": "ratio",
+        "vs_theory": None,
     }
-    assert first_failure(names, [1.0, 0.02, 50.0, 1.0], 1e-2, 1e2) is None
+    assert first_failure(["a", "b"], [0.0, 1.0], nan[:2], nan[:2], nan[:2], 1e-2, 1e2) is None
 
 
-def test_first_failure_skips_unmeasured_layers_and_needs_a_positive_reference():
-    assert first_failure(["a", "b", "c"], [1.0, math.nan, 1e-3], 1e-2, 1e2)["layer"] == "c"
-    assert first_failure(["a", "b"], [0.0, 1.0], 1e-2, 1e2) is None
-    assert first_failure(["a", "b"], [math.nan, 1.0], 1e-2, 1e2) is None
+def test_drift_names_the_first_layer_that_moved_past_the_factor_since_step_zero():
+    assert drift(["a", "b", "c"], [1.0, 150.0, 1e4], [1.0, 1.0, 1.0], 100.0) == ("b", 150.0)
+    assert drift(["a", "b"], [0.5, 2.0], [1.0, 1.0], 100.0) is None

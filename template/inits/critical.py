@@ -1,0 +1,68 @@
+"""`critical`: weights and biases on the order-to-chaos line of the model's own activation.
+
+Schoenholz et al. 2017: a net whose (σ²_w, σ²_b) satisfies χ₁ = σ²_w E[φ′(√q* z)²] = 1 at the length
+map's fixed point q* keeps correlations between inputs over a depth scale ξ_c that diverges, and trains
+at depths where the ordered and chaotic phases do not. Xiao et al. 2018 add orthogonal (delta-orthogonal)
+weights there, which makes the input-output Jacobian's singular values concentrate too. σ²_w is computed
+from the activation the model actually uses (its first elementwise module) by `meanfield`, so a tanh
+net gets σ²_w = 1.761 at σ²_b = 0.05, and ReLU (critical only at σ²_b = 0) gets He's 2.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from torch import nn
+
+from template.errors import UsageError
+from template.inits.fans import layers
+from template.inits.jax_timm import delta_orthogonal
+from template.inits.registry import Check, register
+from template.monitor import meanfield
+from template.monitor.propagation import ELEMENTWISE_MODULES
+
+NonNegative = Annotated[float, Check(lambda v: v >= 0, "a non-negative number")]
+
+
+def activation_of(model: nn.Module) -> nn.Module:
+    found = next((m for m in model.modules() if isinstance(m, ELEMENTWISE_MODULES)), None)
+    if found is None:
+        raise UsageError("init.name=critical needs an elementwise activation in the model; it has none")
+    return found
+
+
+@register(
+    "critical",
+    convention="Schoenholz et al. 2017 (order-to-chaos line) for the model's activation; orthogonal: "
+    "Xiao et al. 2018's delta-orthogonal convs",
+    formula="σ²_w with χ₁(σ²_w, σ²_b) = 1, σ²_b = bias_var; normal: W ~ N(0, σ²_w/fan_in); orthogonal: "
+    "centre tap gain·Q, gain = √(σ²_w c_out/c_in); b ~ N(0, σ²_b)",
+)
+def critical(
+    model: nn.Module,
+    *,
+    bias_var: NonNegative = 0.05,
+    distribution: Literal["normal", "orthogonal"] = "normal",
+) -> dict[str, str]:
+    phi = activation_of(model)
+    weight_var = meanfield.critical_weight_var(phi, bias_var)
+    if not math.isfinite(weight_var):
+        raise UsageError(
+            f"init.options.bias_var={bias_var:g}: {type(phi).__name__} has no critical point there "
+            "(no σ²_w in [0.1, 20] with χ₁ = 1); try a smaller bias_var"
+        )
+    label = f"critical (σ²_w={weight_var:.4g}, σ²_b={bias_var:g}, {distribution})"
+    set_by = {}
+    for layer in layers(model):
+        if distribution == "normal":
+            std = math.sqrt(weight_var / layer.fan_in)
+            layer.init_weight(lambda w, std=std: nn.init.normal_(w, 0, std))
+        else:
+            c_out, c_in = layer.shape[0], layer.shape[1]
+            delta_orthogonal(layer, scale=math.sqrt(weight_var * c_out / c_in))
+        set_by[layer.param("weight")] = label
+        if layer.module.bias is not None:
+            nn.init.normal_(layer.module.bias, 0, math.sqrt(bias_var))
+            set_by[layer.param("bias")] = label
+    return set_by

@@ -1,0 +1,426 @@
+"""The mean-field maps of `meanfield` carried through a real model's graph, layer by layer, per pixel.
+
+The model is traced once with torch.fx; each node's signal is a map over the feature map's positions of
+the second moment E[x²] and of the cross-sample moment E[x_a x_b] (channels are exchangeable at
+initialisation, so one value per position suffices). Per position, not one number per layer, because
+zero padding gives a border unit fewer inputs: a 3×3 conv at the corner of a map sums 4 of the 9
+positions. Carrying the map through each conv's own kernel, stride and padding (the conv applied to the
+map with a kernel of ones) removes the 8–20 % bias a scalar map has after 20 layers at 16×16.
+
+What each kind of node does to the signal (forward: m, m_ab; backward: g, the gradient's second moment):
+  Conv2d / Linear   m → Var[w]·(c_in/groups)·Σ_kernel m + Var[b]                 g → Var[w]·c_out·Σ g
+  activation φ      m → E[φ(√m z)²], m_ab → E[φ(u_a)φ(u_b)]                     g → E[φ′(√m z)²]·g
+  BatchNorm         m → γ² + β² (normalised, no correlation model)              g → γ² g / m
+  residual add      second moments add (the branch's last layer is zero-mean and independent of x)
+  x·s, x + b        with scalar parameters: s² m; m where b = 0 (Fixup's scalars at init)
+  subsampling, zero channels (option-A shortcuts), flatten: exact
+  pooling           the window's mean second moment: exact for subsampling; max pooling raises it
+                    and average pooling lowers it by the window's correlations, which are not modelled
+Any other node ends the theory: every layer after it reads NaN, which the plots leave blank.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from template.monitor import meanfield
+
+ELEMENTWISE_MODULES = (
+    nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.GELU, nn.SiLU, nn.ELU, nn.Sigmoid, nn.Softplus, nn.Mish, nn.SELU,
+    nn.CELU, nn.Hardtanh, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.Tanhshrink, nn.Softsign,
+)  # fmt: skip
+ELEMENTWISE_FUNCTIONS = {
+    F.relu, torch.relu, F.leaky_relu, torch.tanh, F.gelu, F.silu, F.elu, torch.sigmoid, F.softplus,
+    F.mish, F.selu, F.hardtanh, F.relu6,
+}  # fmt: skip
+POOLS = (nn.MaxPool2d, nn.AvgPool2d)
+PASS_THROUGH = (nn.Identity, nn.Dropout)
+
+
+@dataclass
+class Signal:
+    m: torch.Tensor  # (H, W) second moment per position (1 × 1 for features)
+    mab: torch.Tensor  # (H, W) cross-sample moment per position
+    channels: int | None
+    band: float = 0.0  # variance of log(measured / theory) one draw of the weights may show
+
+    def scaled(self, factor: float, offset: float = 0.0, **changes) -> Signal:
+        values = {"m": self.m * factor + offset, "mab": self.mab * factor + offset, "channels": self.channels}
+        values.update(band=self.band)
+        return Signal(**{**values, **changes})
+
+
+@dataclass
+class LayerTheory:
+    act_var: list[float]
+    corr: list[float]
+    grad_var: list[float]
+    band: list[float]  # variance of log(act_var / act_var_theory) for one draw at this width
+    notes: list[str] = field(default_factory=list)
+
+
+class Propagation:
+    """Trace `model` once; `run` evaluates the maps for the weights it is given, as often as needed."""
+
+    def __init__(self, model: nn.Module, monitored: list[str]):
+        self.model, self.monitored = model, monitored
+        self.output_layer = (
+            None  # the monitored layer whose output is the model's: the backward map starts there
+        )
+        try:
+            self.graph = fx.symbolic_trace(model).graph
+            self.reason = None
+        except Exception as error:  # dynamic control flow: torch.fx cannot see the graph
+            self.graph, self.reason = None, f"torch.fx cannot trace the model ({type(error).__name__})"
+            return
+        output = next(n for n in self.graph.nodes if n.op == "output")
+        top = output.all_input_nodes[0] if output.all_input_nodes else None
+        if top is not None and top.op == "call_module" and top.target in monitored:
+            self.output_layer = top.target
+
+    def run(
+        self,
+        input_shape: tuple[int, ...],
+        input_moment: float,
+        input_cross: float,
+        variances: dict[str, tuple[float, float]],
+        top_grad: float,
+        batch: int = 1,
+    ) -> LayerTheory:
+        """`variances[name]`: the (Var[w], Var[b]) the forward used; `top_grad`: measured Var[∂L/∂out];
+        `batch`: the samples the measured statistics average over, which narrows the band."""
+        nan = [math.nan] * len(self.monitored)
+        if self.graph is None:
+            return LayerTheory(nan, nan, nan, nan, [self.reason])
+        self._variances, self._batch, self.notes = variances, max(batch, 1), []
+        spatial = input_shape[1:] if len(input_shape) == 3 else (1, 1)
+        first = Signal(
+            torch.full(spatial, float(input_moment), dtype=torch.float64),
+            torch.full(spatial, float(input_cross), dtype=torch.float64),
+            channels=input_shape[0],
+        )
+        forward: dict[fx.Node, Signal | None] = {}
+        for node in self.graph.nodes:
+            forward[node] = first if node.op == "placeholder" else self._forward(node, forward)
+        backward = self._backward(forward, top_grad)
+        by_name = {node.target: node for node in self.graph.nodes if node.op == "call_module"}
+        act, corr, grad, band = [], [], [], []
+        for name in self.monitored:
+            signal = forward.get(by_name.get(name))
+            g = backward.get(by_name.get(name))
+            act.append(float(signal.m.mean()) if signal is not None else math.nan)
+            corr.append(float(signal.mab.sum() / signal.m.sum()) if signal is not None else math.nan)
+            grad.append(float(g.mean()) if g is not None else math.nan)
+            band.append(signal.band if signal is not None else math.nan)
+        return LayerTheory(act, corr, grad, band, self.notes)
+
+    def _module(self, node: fx.Node) -> nn.Module:
+        return self.model.get_submodule(node.target)
+
+    def _stop(self, node: fx.Node, why: str) -> None:
+        if not self.notes:
+            self.notes.append(f"theory stops at {node.name}: {why}")
+        return None
+
+    def _forward(self, node: fx.Node, forward: dict) -> Signal | None:
+        if node.op == "get_attr":
+            return None
+        inputs = [forward.get(a) for a in node.all_input_nodes if a.op != "get_attr"]
+        if node.op == "output":
+            return inputs[0] if inputs else None
+        if any(i is None for i in inputs):
+            return None
+        x = inputs[0] if inputs else None
+        if node.op == "call_module":
+            module = self._module(node)
+            if isinstance(module, nn.Conv2d | nn.Linear):
+                return self._weight_layer(node.target, module, x)
+            if isinstance(module, ELEMENTWISE_MODULES):
+                return self._activation(node, module, x)
+            if isinstance(module, POOLS):
+                return x.scaled(1.0, m=_pool(x.m, module), mab=_pool(x.mab, module))
+            if isinstance(module, nn.AdaptiveAvgPool2d | nn.AdaptiveMaxPool2d):
+                size = module.output_size
+                return x.scaled(
+                    1.0,
+                    m=F.adaptive_avg_pool2d(x.m[None], size)[0],
+                    mab=F.adaptive_avg_pool2d(x.mab[None], size)[0],
+                )
+            if isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d):
+                gain = float((module.weight.detach() ** 2).mean()) if module.weight is not None else 1.0
+                shift = float((module.bias.detach() ** 2).mean()) if module.bias is not None else 0.0
+                ones = torch.ones_like(x.m)
+                return Signal(ones * (gain + shift), ones * math.nan, x.channels, x.band)
+            if isinstance(module, nn.Flatten):
+                return _flatten(x)
+            if isinstance(module, PASS_THROUGH):
+                return x
+            return self._stop(node, f"{type(module).__name__} is not modelled")
+        if node.op in ("call_function", "call_method"):
+            return self._function(node, inputs, forward)
+        return self._stop(node, f"{node.op} {node.target} is not modelled")
+
+    def _weight_layer(self, name: str, module: nn.Module, x: Signal) -> Signal:
+        weight_var, bias_var = self._variances.get(name) or _variances(module)
+        if isinstance(module, nn.Linear):
+            fan = module.in_features
+            m, mab = x.m.mean().reshape(1, 1), x.mab.mean().reshape(1, 1)
+            out = Signal(
+                m * weight_var * fan + bias_var, mab * weight_var * fan + bias_var, module.out_features
+            )
+        else:
+            fan = module.in_channels // module.groups
+            out = x.scaled(1.0, m=_conv(x.m, module), mab=_conv(x.mab, module), channels=module.out_channels)
+            out.m, out.mab = out.m * weight_var * fan + bias_var, out.mab * weight_var * fan + bias_var
+        # One draw of the weights meets this batch: w·S·w about Var[w] tr(S), S the input's second-moment
+        # matrix over the batch, has relative variance 2 (‖S‖²/tr(S)² − 1/fan) per output unit, and
+        # ‖S‖²/tr(S)² = 1/B + (1 − 1/B) E[cos²] over pairs of samples, E[cos²] ≈ c² + 1/fan.
+        c = float(x.mab.mean() / x.m.mean()) if float(x.m.mean()) > 0 else 0.0
+        c = c if math.isfinite(c) else 0.0
+        out.band = x.band + 2 * (c * c + 1 / self._batch) / out.channels
+        return out
+
+    def _activation(self, node: fx.Node, phi: Callable, x: Signal) -> Signal:
+        """Mean field takes every pre-activation as Gaussian, a sum of many terms. The quadrature runs
+        once per distinct (q, c) of the map, to eight digits: a map's interior is one value."""
+        (q, c), inverse = _distinct(x.m, x.mab / x.m.clamp(min=1e-300))
+        second = meanfield.moment(phi, q)[inverse].reshape(x.m.shape)
+        cross = meanfield.cross_moment(phi, q, c * q)[inverse].reshape(x.m.shape)
+        q_mean, qab_mean = x.m.mean(), x.mab.mean()
+        spread = meanfield.batch_spread(
+            phi, q_mean, qab_mean if torch.isfinite(qab_mean) else q_mean, self._batch
+        )
+        return Signal(second, cross, x.channels, x.band + float(spread) / (x.channels or 1))
+
+    def _function(self, node: fx.Node, inputs: list[Signal], forward: dict) -> Signal | None:
+        target, args = node.target, node.args
+        if target in ELEMENTWISE_FUNCTIONS or (
+            node.op == "call_method" and target in ("relu", "tanh", "sigmoid")
+        ):
+            function = target if node.op == "call_function" else getattr(torch, target)
+            extra = [a for a in args[1:] if not isinstance(a, fx.Node)]
+            return self._activation(node, lambda t: function(t, *extra, **node.kwargs), inputs[0])
+        if target in (operator.add, torch.add) or (node.op == "call_method" and target == "add"):
+            tensors = [a for a in args if isinstance(a, fx.Node) and forward.get(a) is not None]
+            scalars = [a for a in args if isinstance(a, fx.Node) and a.op == "get_attr"]
+            if len(tensors) == 2:
+                a, b = (forward[t] for t in tensors)
+                total = a.m + b.m
+                band = (a.band * a.m.mean() ** 2 + b.band * b.m.mean() ** 2) / total.mean() ** 2
+                return Signal(total, a.mab + b.mab, a.channels, float(band))
+            if len(tensors) == 1 and len(scalars) == 1 and not self._parameter(scalars[0]).any():
+                return forward[tensors[0]]  # + a zero scalar bias (Fixup at init)
+        if target in (operator.mul, torch.mul) and len(inputs) == 1:
+            scalar = next((a for a in args if isinstance(a, fx.Node) and a.op == "get_attr"), None)
+            if scalar is not None and self._parameter(scalar).numel() == 1:
+                return inputs[0].scaled(float(self._parameter(scalar)) ** 2)
+        if _spatial_mean(node):
+            one = torch.ones(1, 1, dtype=torch.float64)
+            x = inputs[0]
+            return Signal(one * x.m.mean(), one * x.mab.mean(), x.channels, x.band)
+        if target in (torch.flatten,) or (
+            node.op == "call_method" and target in ("flatten", "view", "reshape")
+        ):
+            return _flatten(inputs[0])
+        if target is operator.getitem and _spatial_stride(args[1]) is not None:
+            step = _spatial_stride(args[1])
+            return inputs[0].scaled(1.0, m=inputs[0].m[::step, ::step], mab=inputs[0].mab[::step, ::step])
+        if target is F.pad and _channel_padding(node) is not None and inputs[0].channels:
+            extra = _channel_padding(node)
+            channels = inputs[0].channels
+            return inputs[0].scaled(channels / (channels + extra), channels=channels + extra)
+        return self._stop(node, f"{getattr(target, '__name__', target)} is not modelled")
+
+    def _parameter(self, node: fx.Node) -> torch.Tensor:
+        return self.model.get_parameter(node.target).detach()
+
+    def _backward(self, forward: dict, top_grad: float) -> dict[fx.Node, torch.Tensor]:
+        """Second moment of ∂L/∂(node) per position, from the output down, for what the forward modelled."""
+        nodes = list(self.graph.nodes)
+        grads: dict[fx.Node, torch.Tensor] = {}
+        output = next(n for n in nodes if n.op == "output")
+        top = output.all_input_nodes[0] if output.all_input_nodes else None
+        if top is None or forward.get(top) is None or not math.isfinite(top_grad):
+            return grads
+        grads[top] = torch.full_like(forward[top].m, top_grad)
+        for node in reversed(nodes):
+            g = grads.get(node)
+            if g is None or node.op in ("placeholder", "output", "get_attr"):
+                continue
+            for source, contribution in self._grad_inputs(node, g, forward):
+                if contribution is None or source not in forward or forward[source] is None:
+                    continue
+                grads[source] = grads[source] + contribution if source in grads else contribution
+        return grads
+
+    def _grad_inputs(
+        self, node: fx.Node, g: torch.Tensor, forward: dict
+    ) -> list[tuple[fx.Node, torch.Tensor]]:
+        sources = [a for a in node.all_input_nodes if a.op != "get_attr"]
+        if not sources:
+            return []
+        x = forward.get(sources[0])
+        if x is None:
+            return []
+        module = self._module(node) if node.op == "call_module" else None
+        if isinstance(module, nn.Conv2d):
+            weight_var, _ = self._variances.get(node.target) or _variances(module)
+            spread = (
+                _conv_transpose(g, module, x.m.shape) * weight_var * (module.out_channels // module.groups)
+            )
+            return [(sources[0], spread)]
+        if isinstance(module, nn.Linear):
+            weight_var, _ = self._variances.get(node.target) or _variances(module)
+            return [(sources[0], torch.full_like(x.m, float(g.mean()) * weight_var * module.out_features))]
+        if isinstance(module, ELEMENTWISE_MODULES):
+            return [(sources[0], self._slope(module, x) * g)]
+        if node.op in ("call_function", "call_method") and (
+            node.target in ELEMENTWISE_FUNCTIONS or node.target in ("relu", "tanh", "sigmoid")
+        ):
+            function = node.target if node.op == "call_function" else getattr(torch, node.target)
+            extra = [a for a in node.args[1:] if not isinstance(a, fx.Node)]
+            return [(sources[0], self._slope(lambda t: function(t, *extra, **node.kwargs), x) * g)]
+        if isinstance(module, POOLS):
+            k = _pair(module.kernel_size)
+            stride = _pair(module.stride or module.kernel_size)
+            spread = F.conv_transpose2d(g[None, None], torch.ones(1, 1, *k, dtype=g.dtype), stride=stride)[
+                0, 0
+            ]
+            windows = torch.zeros_like(x.m)
+            h, w = min(spread.shape[0], windows.shape[0]), min(spread.shape[1], windows.shape[1])
+            windows[:h, :w] = spread[:h, :w]
+            share = 1 / (k[0] * k[1]) if isinstance(module, nn.MaxPool2d) else 1 / (k[0] * k[1]) ** 2
+            return [(sources[0], windows * share)]
+        if (isinstance(module, nn.AdaptiveAvgPool2d) or _spatial_mean(node)) and g.numel() == 1:
+            return [(sources[0], torch.full_like(x.m, float(g) / x.m.numel() ** 2))]
+        if isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d):
+            gain = float((module.weight.detach() ** 2).mean()) if module.weight is not None else 1.0
+            return [(sources[0], g * gain / float(x.m.mean()))]
+        if isinstance(module, nn.Flatten) or (node.target in (torch.flatten, "flatten", "view", "reshape")):
+            return [(sources[0], torch.full_like(x.m, float(g.mean())))]
+        if isinstance(module, PASS_THROUGH):
+            return [(sources[0], g)]
+        if node.target in (operator.add, torch.add, "add"):
+            return [(s, g) for s in sources if forward.get(s) is not None and s.op != "get_attr"]
+        if node.target in (operator.mul, torch.mul):
+            scalar = next((a for a in node.args if isinstance(a, fx.Node) and a.op == "get_attr"), None)
+            return [(sources[0], g * float(self._parameter(scalar)) ** 2)] if scalar is not None else []
+        if node.target is operator.getitem:
+            step = _spatial_stride(node.args[1])
+            full = torch.zeros_like(x.m)
+            full[::step, ::step] = g
+            return [(sources[0], full)]
+        if node.target is F.pad:
+            channels = forward[node].channels
+            return [(sources[0], g)] if channels else []
+        return []
+
+    def _slope(self, phi: Callable, x: Signal) -> torch.Tensor:
+        (q,), inverse = _distinct(x.m)
+        return meanfield.moment(phi, q, derivative=True)[inverse].reshape(x.m.shape)
+
+
+def _distinct(*maps: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The distinct values of the maps taken together, rounded to eight significant digits, and each
+    position's index among them."""
+    rounded = []
+    for values in maps:
+        values = torch.nan_to_num(values.flatten(), nan=0.0)
+        scale = 10 ** (torch.floor(torch.log10(values.abs().clamp(min=1e-300))) - 7)
+        rounded.append(torch.round(values / scale) * scale)
+    distinct, inverse = torch.unique(torch.stack(rounded), dim=1, return_inverse=True)
+    return list(distinct), inverse
+
+
+def _variances(module: nn.Module) -> tuple[float, float]:
+    weight = module.weight.detach().double()
+    bias = getattr(module, "bias", None)
+    return float(weight.var(correction=0)), float(
+        bias.detach().double().var(correction=0)
+    ) if bias is not None else 0.0
+
+
+def _pair(value) -> tuple[int, int]:
+    return tuple(value) if isinstance(value, tuple | list) else (value, value)
+
+
+def _conv(m: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """Σ over the kernel's taps of m at the positions each output reads, zero outside the map: the
+    conv itself applied to the map with a kernel of ones (other padding modes pad the map the same way)."""
+    ones = torch.ones(1, 1, *conv.kernel_size, dtype=m.dtype)
+    x = m[None, None]  # (1, 1, H, W)
+    padding = conv.padding
+    if conv.padding_mode != "zeros" or padding == "same":
+        pads = conv._reversed_padding_repeated_twice
+        x = F.pad(x, pads, mode=conv.padding_mode if conv.padding_mode != "zeros" else "constant")
+        padding = 0
+    out = F.conv2d(x, ones, stride=conv.stride, padding=padding, dilation=conv.dilation)
+    return out[0, 0]
+
+
+def _conv_transpose(g: torch.Tensor, conv: nn.Conv2d, input_shape) -> torch.Tensor:
+    """Σ over the outputs that read each input position of their gradient's second moment: the conv's
+    transpose on the map, with the output padding that recovers the input's size under a stride."""
+    ones = torch.ones(1, 1, *conv.kernel_size, dtype=g.dtype)
+    if conv.padding_mode != "zeros":  # wrap-around: each input feeds exactly k² outputs of a uniform map
+        return torch.full(tuple(input_shape), float(g.mean()) * ones.numel(), dtype=g.dtype)
+    padding = (
+        conv.padding
+        if conv.padding != "same"
+        else tuple(d * (k - 1) // 2 for d, k in zip(conv.dilation, conv.kernel_size, strict=True))
+    )
+    extra = [
+        size - ((out - 1) * s - 2 * p + d * (k - 1) + 1)
+        for size, out, s, p, d, k in zip(
+            input_shape, g.shape, conv.stride, padding, conv.dilation, conv.kernel_size, strict=True
+        )
+    ]
+    out = F.conv_transpose2d(
+        g[None, None], ones, stride=conv.stride, padding=padding, dilation=conv.dilation, output_padding=extra
+    )
+    return out[0, 0]
+
+
+def _pool(m: torch.Tensor, pool: nn.Module) -> torch.Tensor:
+    """The mean over each window the pool reads, with its kernel, stride, padding and ceil mode."""
+    k, stride = _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size)
+    windows = dict(count_include_pad=False, ceil_mode=pool.ceil_mode)
+    return F.avg_pool2d(m[None, None], k, stride, _pair(pool.padding), **windows)[0, 0]
+
+
+def _flatten(x: Signal) -> Signal:
+    one = torch.ones(1, 1, dtype=torch.float64)
+    units = (x.channels or 1) * x.m.numel()
+    return Signal(one * x.m.mean(), one * x.mab.mean(), units, x.band)
+
+
+def _spatial_mean(node: fx.Node) -> bool:
+    """`x.mean(dim=(2, 3))` or `torch.mean(x, (2, 3))`: global average pooling written as a call."""
+    if node.target not in ("mean", torch.mean):
+        return False
+    dims = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else None)
+    return isinstance(dims, tuple | list) and sorted(d % 4 for d in dims) == [2, 3]
+
+
+def _spatial_stride(index) -> int | None:
+    """`x[:, :, ::s, ::s]`, the option-A shortcut's subsampling: s, else None."""
+    if not (isinstance(index, tuple) and len(index) == 4 and all(isinstance(i, slice) for i in index)):
+        return None
+    first, second, rows, cols = index
+    if first != slice(None) or second != slice(None) or rows != cols or rows.start or rows.stop:
+        return None
+    return rows.step or 1
+
+
+def _channel_padding(node: fx.Node) -> int | None:
+    pads = node.args[1] if len(node.args) > 1 else node.kwargs.get("pad")
+    if not (isinstance(pads, tuple | list) and len(pads) == 6 and not any(pads[:5])):
+        return None
+    return pads[5] if not node.kwargs.get("value") else None

@@ -1,0 +1,147 @@
+"""`python -m template theory [key=value ...]`: what mean-field theory predicts for a config, before any
+training — per layer the activation variance (with the finite-width band), the gradient variance
+relative to the output's, the correlation between samples and χ, and for the model's activation the
+depth scale ξ_c at the net's (σ²_w, σ²_b) and the critical line.
+
+It builds the model and its init exactly as `make train` does (same seed, same weights) and reads the
+input statistics off the first batch of the training loader — augmented as training sees it: CIFAR's
+zero-padded crops raise the normalised images' second moment — so the numbers are those the monitor
+draws as theory at step 0 (up to which images that batch holds).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from template import data, inits, train
+from template.inits.critical import activation_of
+from template.monitor import meanfield
+from template.monitor.propagation import Propagation
+from template.monitor.theory import band
+
+BIAS_VARS = (0.0, 0.01, 0.05, 0.1, 0.2, 0.5)  # where the critical line is tabulated
+
+
+def predict(cfg: DictConfig) -> dict:
+    """Per-layer theory and the activation's phase, as plain numbers (what `main` prints)."""
+    import lightning as L
+
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = data.build(cfg.data, cfg.seed)
+    model = train.build_model(cfg, datamodule.num_classes)
+    datamodule.prepare_data()
+    fitted = datamodule.sample_inputs(train.LSUV_BATCH) if inits.needs_batch(cfg.init.name) else None
+    inits.initialize(model, cfg.init.name, batch=fitted, **cfg.init.options)
+    datamodule.setup("fit")
+    batch = next(iter(datamodule.train_dataloader()))[0].cpu()
+    monitored = [
+        name
+        for name, m in model.named_modules()
+        if any(c.__name__ in cfg.stats.modules for c in type(m).__mro__)
+    ]
+    variances = {}
+    for name in monitored:
+        module = model.get_submodule(name)
+        bias = getattr(module, "bias", None)
+        variances[name] = (
+            float(module.weight.detach().double().var(correction=0)),
+            float(bias.detach().double().var(correction=0)) if bias is not None else 0.0,
+        )
+    flat = batch.flatten(1).double()
+    units = flat / flat.norm(dim=1, keepdim=True)
+    samples = flat.shape[0]
+    input_corr = float((units.sum(0).norm() ** 2 - samples) / (samples * (samples - 1)))
+    input_moment = float((flat**2).mean())
+    propagation = Propagation(model, monitored)
+    batch_size = cfg.data.batch_size
+    result = propagation.run(
+        tuple(batch.shape[1:]), input_moment, input_corr * input_moment, variances, 1.0, batch_size
+    )
+    low, high = band(result.act_var, result.band, cfg.stats.band_level)
+    grad = np.array(result.grad_var)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        chi = np.append(grad[:-1] / grad[1:], np.nan)
+    layers = [
+        {
+            "name": name,
+            "weight_var": variances[name][0] * model.get_submodule(name).weight[0].numel(),
+            "bias_var": variances[name][1],
+            "act_var": result.act_var[i],
+            "band": (float(low[i]), float(high[i])),
+            "grad_var": result.grad_var[i],
+            "chi": float(chi[i]),
+            "corr": result.corr[i],
+        }
+        for i, name in enumerate(monitored)
+    ]
+    phi = activation_of(model)
+    weight_var = float(np.median([layer["weight_var"] for layer in layers]))
+    bias_var = float(np.median([layer["bias_var"] for layer in layers]))
+    q_star = meanfield.fixed_point(phi, weight_var, bias_var)
+    return {
+        "layers": layers,
+        "notes": result.notes,
+        "activation": type(phi).__name__,
+        "weight_var": weight_var,
+        "bias_var": bias_var,
+        "q_star": q_star,
+        "chi1": float(meanfield.chi(phi, q_star, weight_var)) if math.isfinite(q_star) else math.inf,
+        "depth_scale": meanfield.depth_scale(phi, weight_var, bias_var),
+        "critical_line": [(b, meanfield.critical_weight_var(phi, b)) for b in BIAS_VARS],
+        "input": {"second_moment": input_moment, "corr": input_corr},
+    }
+
+
+def main(cfg: DictConfig) -> int:
+    prediction = predict(cfg)
+    console = Console(width=140)
+    title = (
+        f"Mean-field theory at initialisation: {cfg.model.name}{cfg.model.depth} {cfg.model.activation}, "
+        f"init={cfg.init.name}, input E[x²]={prediction['input']['second_moment']:.3g}, "
+        f"corr={prediction['input']['corr']:.3g}"
+    )
+    table = Table(title=escape(title))
+    for column in ("layer", "σ²_w = n·Var[w]", "σ²_b", "Var[y] theory", f"band ({cfg.stats.band_level:g})",
+                   "Var[∂L/∂y] / output's", "χ", "corr"):  # fmt: skip
+        table.add_column(escape(column), justify="right")
+    for layer in prediction["layers"]:
+        low, high = layer["band"]
+        table.add_row(
+            layer["name"],
+            f"{layer['weight_var']:.4g}",
+            f"{layer['bias_var']:.3g}",
+            f"{layer['act_var']:.4g}",
+            f"{low:.3g} – {high:.3g}",
+            f"{layer['grad_var']:.4g}",
+            f"{layer['chi']:.4g}",
+            f"{layer['corr']:.4f}",
+        )
+    console.print(table)
+    for note in prediction["notes"]:
+        console.print(escape(f"note: {note}"))
+    phase = (
+        "critical"
+        if abs(prediction["chi1"] - 1) < 1e-3
+        else "ordered"
+        if prediction["chi1"] < 1
+        else "chaotic"
+    )
+    at = f"({prediction['weight_var']:.4g}, {prediction['bias_var']:.3g})"
+    console.print(
+        f"{prediction['activation']} at (σ²_w, σ²_b) = {at}, the layers' median: "
+        f"q* = {prediction['q_star']:.4g}, χ₁ = {prediction['chi1']:.4g} ({phase}), "
+        f"depth scale ξ_c = {prediction['depth_scale']:.4g} layers"
+    )
+    line = ", ".join(
+        f"σ²_b={b:g}: σ²_w={w:.4g}" if math.isfinite(w) else f"σ²_b={b:g}: none"
+        for b, w in prediction["critical_line"]
+    )
+    console.print(f"critical line (χ₁ = 1) of {prediction['activation']}: {line}")
+    console.print("init.name=critical puts a net on it (init.options.bias_var, init.options.distribution)")
+    return 0

@@ -1,0 +1,58 @@
+"""`critical`: the weight variance from the critical line of the model's own activation, drawn as the
+option says, with Kolmogorov-Smirnov tests as for every other scheme."""
+
+import math
+
+import pytest
+import torch
+from scipy import stats
+from torch import nn
+
+from template import inits, models
+from template.errors import UsageError
+
+P_MIN = 1e-4  # as PyTorch's own init tests
+
+
+def _weights(model: nn.Module, name: str) -> torch.Tensor:
+    return dict(model.named_parameters())[name].detach().flatten()
+
+
+@pytest.mark.parametrize(
+    ("activation", "bias_var", "weight_var"), [("tanh", 0.05, 1.761), ("relu", 0.0, 2.0)]
+)
+def test_normal_weights_have_the_critical_variance_of_the_activation(activation, bias_var, weight_var):
+    torch.manual_seed(0)
+    model = models.build("plain", depth=4, width=64, activation=activation)
+    report = inits.initialize(model, "critical", bias_var=bias_var)
+    w = _weights(model, "conv2.weight")  # 64 x 64 x 3 x 3: 36,864 samples
+    std = math.sqrt(weight_var / (64 * 9))
+    assert stats.kstest(w.numpy(), stats.norm(0, std).cdf).pvalue > P_MIN
+    assert w.var().item() * 64 * 9 == pytest.approx(weight_var, rel=0.03)
+    assert report.set_by["conv2.weight"].startswith(f"critical (σ²_w={weight_var:.4g}")
+    assert report.set_by["conv2.bias"] == report.set_by["conv2.weight"]
+
+
+def test_biases_are_normal_with_the_chosen_variance():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 20000), nn.Tanh(), nn.Linear(20000, 3))
+    inits.initialize(model, "critical", bias_var=0.2)
+    assert stats.kstest(_weights(model, "0.bias").numpy(), stats.norm(0, math.sqrt(0.2)).cdf).pvalue > P_MIN
+
+
+def test_orthogonal_puts_a_scaled_orthogonal_matrix_at_the_centre_tap_only():
+    torch.manual_seed(0)
+    model = models.build("plain", depth=7, width=16, activation="tanh")
+    inits.initialize(model, "critical", distribution="orthogonal")
+    weight = dict(model.named_parameters())["conv2.weight"].detach()  # 16 x 16 x 3 x 3
+    centre = weight[:, :, 1, 1]
+    torch.testing.assert_close(centre @ centre.T, 1.761 * torch.eye(16), atol=2e-3, rtol=0)
+    assert weight.abs().sum() == pytest.approx(centre.abs().sum().item())
+
+
+def test_a_model_without_an_activation_or_a_critical_point_is_refused_in_one_line():
+    with pytest.raises(UsageError, match=r"^init.name=critical needs an elementwise activation"):
+        inits.initialize(nn.Linear(3, 2), "critical")
+    model = nn.Sequential(nn.Linear(3, 3), nn.Sigmoid(), nn.Linear(3, 1))
+    with pytest.raises(UsageError, match=r"^init.options.bias_var=5: Sigmoid has no critical point there"):
+        inits.initialize(model, "critical", bias_var=5.0)
