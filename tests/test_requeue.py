@@ -36,6 +36,7 @@ RUN = [
     "trainer.deterministic=true",
     "trainer.enable_progress_bar=false",
     "stats.every_n_steps=5",
+    "checkpoint.every_n_steps=2",  # last.ckpt mid-epoch too: the test waits for a step in epoch two
     "seed=3",
 ]
 
@@ -98,6 +99,16 @@ def scontrol(tmp_path) -> Path:
     return tmp_path / "scontrol.log"
 
 
+def _last_step(run) -> int:
+    """last.ckpt's global step, or 0 while there is none or it is being written (a partial file fails)."""
+    try:
+        return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)[
+            "global_step"
+        ]
+    except (OSError, RuntimeError, EOFError, KeyError):
+        return 0
+
+
 def test_requeued_job_continues_the_same_folder_and_run_on_both_ranks(tmp_path, scontrol):
     processes = srun(tmp_path, "1000", restarts=0)
     assert wait(processes) == [0, 0], [p.stderr_text[-2000:] for p in processes]
@@ -106,11 +117,10 @@ def test_requeued_job_continues_the_same_folder_and_run_on_both_ranks(tmp_path, 
     run = tmp_path / "runs" / "job4242-kaiming-plain5-synthetic-s3"
     processes = srun(tmp_path, "4242", restarts=0)
     deadline = time.monotonic() + 300
-    while not (run / "checkpoints" / "epoch000.ckpt").exists():  # epoch one is done
+    while not STEPS_PER_EPOCH < _last_step(run) <= STEPS_PER_EPOCH + 4:  # a few steps into epoch two
         assert all(p.poll() is None for p in processes), [p.communicate()[1][-2000:] for p in processes]
         assert time.monotonic() < deadline
-        time.sleep(0.02)
-    time.sleep(0.3)  # into epoch two
+        time.sleep(0.01)
     for process in processes:  # SLURM signals every task of the step
         process.send_signal(signal.SIGUSR1)
     assert wait(processes) == [143, 143], [p.stderr_text[-2000:] for p in processes]

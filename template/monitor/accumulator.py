@@ -169,8 +169,9 @@ class Accumulator:
         )
 
     def _add_channels(self, index: int, x: Tensor) -> None:
-        """Per channel (dim 1) count, Σ n·mean, Σ n·var, Σ n·mean², pooled like `_add`'s."""
-        x = _float(x)
+        """Per channel (dim 1) count, Σ n·mean, Σ n·var, Σ n·mean², pooled like `_add`'s; in the sums'
+        dtype (float64 but on MPS), since a channel's mean can dwarf its spread."""
+        x = x.detach().to(self.sums.dtype)
         if x.dim() < 2 or x.numel() == 0:
             return
         dims = [0, *range(2, x.dim())]
