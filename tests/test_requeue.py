@@ -67,7 +67,6 @@ def srun(tmp_path: Path, job: str, restarts: int) -> list[subprocess.Popen]:
             MASTER_PORT=str(port),
             PATH=f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
         )
-        env.pop("WANDB_SERVICE", None)  # each job starts its own W&B service (see test_kill_resume)
         command = [sys.executable, "-m", "template", "train", *RUN, f"runs_dir={tmp_path / 'runs'}"]
         processes.append(
             subprocess.Popen(
