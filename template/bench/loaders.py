@@ -35,7 +35,8 @@ def pil_loader(module) -> DataLoader:
     images, labels = module.splits()["train"]
     crop = [transforms.RandomCrop(tuple(module.image_shape[1:]), padding=module.padding)]
     flip = [transforms.RandomHorizontalFlip()] if module.flip else []
-    recipe = transforms.Compose([*crop, *flip, transforms.ToTensor(), transforms.Normalize(module.mean, module.std)])
+    tensor = [transforms.ToTensor(), transforms.Normalize(module.mean, module.std)]
+    recipe = transforms.Compose([*crop, *flip, *tensor])
     workers = module.cfg.num_workers
     return DataLoader(
         PilImages(images, labels, recipe),

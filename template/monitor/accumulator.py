@@ -5,8 +5,8 @@ Why it is shaped this way:
   `if tensor:`, no copy to the CPU. Everything per step is a kernel launch whose result stays on the
   device, including the non-finite check: each monitored output's largest magnitude is probed (its
   max and min, the cheapest reductions there are; it is finite only if every element is, and unlike
-  a norm it cannot overflow: a layer of finite values near 1e20 is finite) and the first step at which it was not is kept per layer with
-  `torch.where`.
+  a norm it cannot overflow: a layer of finite values near 1e20 is finite) and the first step at
+  which it was not is kept per layer with `torch.where`.
 - Hooks are registered once and gated by two Python flags, `active` (probe this step) and `armed`
   (also accumulate the full statistics). Adding and removing hooks would make torch.compile
   recompile; a flag costs it one graph per flag combination, compiled once.

@@ -12,9 +12,12 @@ def records(key, *values):
 
 
 def test_ratios_pair_each_repetition_then_take_the_median():
+    def timed(*pairs):  # (images per wall second, images per CPU second) of each repetition
+        return [{"images_per_s": wall, "images_per_cpu_s": cpu} for wall, cpu in pairs]
+
     measurements = {
-        "plain": [{"images_per_s": s, "images_per_cpu_s": c} for s, c in ((100.0, 50.0), (200.0, 60.0), (50.0, 40.0))],
-        "template": [{"images_per_s": s, "images_per_cpu_s": c} for s, c in ((99.0, 45.0), (190.0, 60.0), (50.0, 36.0))],
+        "plain": timed((100.0, 50.0), (200.0, 60.0), (50.0, 40.0)),
+        "template": timed((99.0, 45.0), (190.0, 60.0), (50.0, 36.0)),
     }
     summary = report.metrics(measurements)
     parity = summary["parity_ratio"]
