@@ -32,7 +32,7 @@ WITH_PIP_SOURCES = eval "$$($(PY) -c "$$PIP_SOURCES_FOR_UV")" &&
 
 ## Variables (each maps onto a config key; ARGS takes any other key=value overrides)
 INIT ?=##        init.name: make inits lists them (kaiming, glorot, ...)
-MODEL ?=##       model.name: plain | vgg | resnet
+MODEL ?=##       model.name: plain | vgg | resnet | vanilla
 DEPTH ?=##       model.depth: weight layers, classifier included
 DATA ?=##        data.name: cifar10, mnist, svhn, synthetic (offline), ... (train --help lists all)
 EPOCHS ?=##      trainer.max_epochs

@@ -63,6 +63,11 @@ class StatsConfig:
     explode_factor: float = 1e2  # ... or rises above this x the first layer's
     band_level: float = 0.99  # share of single weight draws the finite-width band holds
     on_nonfinite: str = "stop"  # stop | warn
+    jacobian: str = "init"  # the input-output Jacobian's spectrum: init | every (logging step) | off
+    jacobian_samples: int = 2  # inputs of the batch it is measured at
+    jacobian_probes: int = 8  # Hutchinson probes per input
+    jacobian_from: str | None = None  # a monitored layer; default: the first shaped like the last hidden one
+    jacobian_to: str | None = None  # default: the last hidden layer (the one before the classifier)
 
 
 @dataclass
@@ -130,10 +135,12 @@ CHOICES = {
     "optimizer.name": ("sgd", "adamw"),
     "scheduler.name": ("cosine", "none"),
     "stats.on_nonfinite": ("stop", "warn"),
+    "stats.jacobian": ("init", "every", "off"),
     "logger.mode": ("offline", "online", "disabled"),
 }
 POSITIVE = (
     *("model.depth", "model.width", "data.batch_size", "stats.every_n_steps", "stats.histogram_bins"),
+    *("stats.jacobian_samples", "stats.jacobian_probes"),
     *("bench.steps", "bench.repeats", "bench.loader_size", "bench.mfu_batch_size"),
 )
 NON_NEGATIVE = (
