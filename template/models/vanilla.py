@@ -1,14 +1,17 @@
 """Xiao et al. 2018's vanilla CNN: no normalisation, no skips, one width throughout, for very deep nets.
 
-A stem of two stride-2 3×3 convolutions (CIFAR's 32×32 → 8×8, MNIST's 28×28 → 7×7), then `depth − 3` stride-1 3×3 convolutions of `width` channels at that size, global average
-pooling and one linear classifier. Every conv after the stem maps a space onto itself, so its Jacobian
-is square and can be an isometry: with delta-orthogonal weights on the critical line of tanh, the
+A stem of two stride-2 3×3 convolutions (CIFAR's 32×32 → 8×8, MNIST's 28×28 → 7×7), then `depth − 3`
+stride-1 3×3 convolutions of `width` channels at that size, global average pooling and one linear
+classifier. Every conv after the stem maps a space onto itself, so its Jacobian is square and can be an
+isometry: with delta-orthogonal weights on the critical line of tanh, the
 spectrum of the whole stack stays concentrated at any depth (Pennington et al. 2017), which is what lets
 these nets train at hundreds or thousands of layers. Where the plain net spends its layers on 32×32 maps,
 this one spends them at 8×8, 16 times cheaper per layer: a 200-layer net trains on two CPU cores.
-Padding is circular, as in Xiao et al.'s theory: with zero padding a border unit sums fewer inputs, and
-over a hundred layers at 8×8 (28 of 64 positions on the border) the gradient of a Gaussian-initialised
-net shrinks by orders of magnitude for that reason alone, whatever its init.
+Padding is zeros, torch's default. Delta-orthogonal weights are zero off the centre tap, so at init the
+padding changes nothing for them; Gaussian weights lose variance at the border (a border unit sums fewer
+inputs: 28 of 64 positions at 8×8), which the mean-field theory models position by position and which,
+over a hundred layers, vanishes their gradient by orders of magnitude. Circular padding (Xiao et al.'s
+theory) removes that, but costs 3–5× the time of a step on a CPU (torch pads by copying).
 `depth` counts weight layers, the classifier included.
 """
 

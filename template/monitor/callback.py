@@ -51,10 +51,11 @@ LOGGED_KEYS = (
 )  # fmt: skip
 
 
-JACOBIAN_WHEN = ("init", "every", "off")  # stats.jacobian: at step 0, at every logging step, never
+JACOBIAN_WHEN = ("init", "every", "never")  # stats.jacobian: at step 0, at every logging step, never
 # Scalars `jacobian/<key>` (README: "The Jacobian's spectrum"), and `jacobian_partial[_theory]/<layer>`.
 JACOBIAN_KEYS = (
-    "sv2_mean", "sv2_mean_stderr", "sv2_mean_theory", "sv2_nvar", "sv2_nvar_stderr", "sv2_nvar_theory", "sv_max",
+    "sv2_mean", "sv2_mean_stderr", "sv2_mean_theory",
+    "sv2_nvar", "sv2_nvar_stderr", "sv2_nvar_theory", "sv_max",
 )  # fmt: skip
 
 
@@ -184,7 +185,8 @@ class VarianceMonitor(Callback):
         """Before the forward of a logging step: the weights this step's statistics describe."""
         inputs = batch[0] if isinstance(batch, list | tuple) else batch
         x = inputs[: self.jacobian_samples]
-        accumulator, accumulator.active = self._accumulator, False  # the monitor's hooks sit this out
+        accumulator = self._accumulator
+        accumulator.active = accumulator.armed = False  # the monitor's hooks sit this out
         try:
             span = jacobian.stretch(self._model, self._names, x, *self.jacobian_span)
             self._spectrum = jacobian.measure(self._model, x, span, self.jacobian_probes)
@@ -192,7 +194,7 @@ class VarianceMonitor(Callback):
             if self._step == 0:  # the histogram's exact spectrum, where the Jacobian is small enough
                 self._dense = jacobian.dense(self._model, x, span)
         finally:
-            accumulator.active = True
+            accumulator.active = accumulator.armed = True
 
     def _spectrum_with_theory(self, stats: dict[str, np.ndarray]) -> dict:
         expected = jacobian.theory(

@@ -248,7 +248,7 @@ def dense(model: nn.Module, x: torch.Tensor, span: Stretch) -> torch.Tensor | No
 def theory(
     model: nn.Module, span: Stretch, names: list[str], act_var_theory, grad_var_theory, phi: nn.Module | None
 ) -> dict:
-    """The chained backward map's mean and the free-probability sum's normalised variance (module docstring)."""
+    """The chained backward map's mean, the free-probability sum's normalised variance (module docstring)."""
     index = {name: i for i, name in enumerate(names)}
     units = {name: span.units(name) for name in span.layers}
     k = min(units[span.start], units[span.end])
