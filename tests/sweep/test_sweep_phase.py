@@ -14,8 +14,8 @@ from template.monitor import meanfield
 from template.sweep import phase
 
 
-@pytest.mark.parametrize("phi", [nn.Tanh(), nn.GELU()], ids=["tanh", "gelu"])
-def test_the_critical_line_is_where_chi1_crosses_one(phi):
+def test_the_critical_line_is_where_chi1_crosses_one():
+    phi = nn.Tanh()
     bias_vars = np.array([0.01, 0.05, 0.2])
     line = phase.critical_line(phi, bias_vars)
     for weight_var, bias_var in zip(line, bias_vars, strict=True):
