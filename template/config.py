@@ -63,8 +63,8 @@ def load(overrides: list[str] = ()) -> DictConfig:
 
 def _options_follow_the_scheme(cfg: DictConfig, cli: DictConfig) -> None:
     """`init.options` are the options of `init.name`: a command line naming another scheme than the
-    experiment's starts it from its own defaults (plus the init.options it gives), so that
-    `make compare EXPERIMENT=xiao2018 INITS="critical kaiming"` does not hand critical's options to kaiming."""
+    experiment's starts it from its own defaults (plus the init.options it gives): `make compare
+    EXPERIMENT=xiao2018 INITS="critical kaiming"` does not hand critical's options to kaiming."""
     name = OmegaConf.select(cli, "init.name")
     if name is not None and name != cfg.init.name:
         cfg.init.options = {}
