@@ -209,7 +209,10 @@ class VarianceMonitor(Callback):
         spectrum["sv2_mean_theory"] = _number(expected["sv2_mean"])
         spectrum["sv2_nvar_theory"] = _number(expected["sv2_nvar"])
         spectrum["partial"] = [
-            {**row, "sv2_mean_theory": _number(value)}
+            {
+                **{key: _number(v) if isinstance(v, float) else v for key, v in row.items()},
+                "sv2_mean_theory": _number(value),
+            }
             for row, value in zip(spectrum["partial"], expected["partial"], strict=True)
         ]
         return {key: _number(v) if isinstance(v, float) else v for key, v in spectrum.items()}

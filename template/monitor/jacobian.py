@@ -89,12 +89,14 @@ class _Body:
 
     def __call__(self, h: torch.Tensor) -> torch.Tensor:
         captured = {}
+        # The model sees copies: an in-place activation (ReLU(inplace=True)) after a layer would otherwise
+        # overwrite the very tensor the derivative is taken at or with respect to.
         handles = [
-            self.start.register_forward_hook(lambda m, a, out: h),
-            self.end.register_forward_hook(lambda m, a, out: captured.__setitem__("out", out)),
+            self.start.register_forward_hook(lambda m, a, out: h.clone()),
+            self.end.register_forward_hook(lambda m, a, out: self._end(captured, out)),
         ]
         for name in self.keep:
-            keep = lambda m, a, out, name=name: self.kept.__setitem__(name, out)  # noqa: B023
+            keep = lambda m, a, out, name=name: self._keep(name, out)  # noqa: B023
             handles.append(self.model.get_submodule(name).register_forward_hook(keep))
         try:
             self.model(self.x)
@@ -103,9 +105,18 @@ class _Body:
                 handle.remove()
         return captured["out"]
 
+    @staticmethod
+    def _end(captured: dict, out: torch.Tensor) -> torch.Tensor:
+        captured["out"] = out
+        return out.clone()
+
+    def _keep(self, name: str, out: torch.Tensor) -> torch.Tensor:
+        self.kept[name] = out
+        return out.clone()
+
     def start_output(self) -> torch.Tensor:
         captured = {}
-        handle = self.start.register_forward_hook(lambda m, a, out: captured.__setitem__("h", out))
+        handle = self.start.register_forward_hook(lambda m, a, out: captured.__setitem__("h", out.clone()))
         try:
             with torch.no_grad():
                 self.model(self.x)
@@ -215,10 +226,13 @@ def _partials(model, repeated, span: Stretch, probes: int, generator, h) -> list
     out = body(start)
     outputs = [start, *[body.kept[name] for name in span.layers[1:]]]
     u = _rademacher(out.shape, generator, out)
-    grads = torch.autograd.grad(out, outputs, u)
+    grads = torch.autograd.grad(out, outputs, u, allow_unused=True)  # a side branch does not reach `to`
     n_out, samples = out[0].numel(), out.shape[0] // probes
     result = []
     for name, grad in zip(span.layers, grads, strict=True):
+        if grad is None:
+            result.append({"layer": name, "sv2_mean": math.nan, "sv2_mean_stderr": math.nan})
+            continue
         k = min(grad[0].numel(), n_out)
         per_probe = grad.detach().double().flatten(1).square().sum(1).view(probes, samples).cpu() / k
         mean, stderr = _pooled(per_probe)
@@ -240,7 +254,10 @@ def dense(model: nn.Module, x: torch.Tensor, span: Stretch) -> torch.Tensor | No
                 return None
             basis = torch.eye(out.numel(), dtype=out.dtype, device=out.device).view(-1, *out.shape)
             (rows,) = torch.func.vmap(pullback, chunk_size=256)(basis)  # (n_out, 1, ...): rows of J
-            return torch.linalg.svdvals(rows.detach().double().flatten(1)).square().cpu()
+            rows = rows.detach().double().flatten(1)
+            if not torch.isfinite(rows).all():  # a net that is already non-finite: the monitor says so
+                return None
+            return torch.linalg.svdvals(rows).square().cpu()
     finally:
         model.train(was_training)
 
