@@ -63,7 +63,9 @@ class StatsConfig:
     explode_factor: float = 1e2  # ... or rises above this x the first layer's
     band_level: float = 0.99  # share of single weight draws the finite-width band holds
     on_nonfinite: str = "stop"  # stop | warn
-    jacobian: str = "init"  # the input-output Jacobian's spectrum: init | every (logging step) | never
+    jacobian: str = (
+        "never"  # the input-output Jacobian's spectrum: never | init (step 0) | every (logging step)
+    )
     jacobian_samples: int = 2  # inputs of the batch it is measured at
     jacobian_probes: int = 8  # Hutchinson probes per input
     jacobian_from: str | None = None  # a monitored layer; default: the first shaped like the last hidden one

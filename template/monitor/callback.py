@@ -80,7 +80,7 @@ class VarianceMonitor(Callback):
         explode_factor: float = 1e2,
         band_level: float = 0.99,
         on_nonfinite: str = "stop",
-        jacobian: str = "init",
+        jacobian: str = "never",
         jacobian_samples: int = 2,
         jacobian_probes: int = 8,
         jacobian_from: str | None = None,
