@@ -221,10 +221,10 @@ def _largest(body: _Body, iterations: int, generator) -> float:
 
 def _partials(model, repeated, span: Stretch, probes: int, generator, h) -> list[dict]:
     """tr(J_l J_lᵀ)/min(n_l, n_to) for every layer of the stretch, from one backward pass of every probe."""
-    body = _Body(model, repeated, span.start, span.end, keep=span.layers[1:])
+    body = _Body(model, repeated, span.start, span.end, keep=span.layers[1:-1])
     start = h.clone().requires_grad_(True)
     out = body(start)
-    outputs = [start, *[body.kept[name] for name in span.layers[1:]]]
+    outputs = [start, *[body.kept[name] for name in span.layers[1:-1]], out][: len(span.layers)]
     u = _rademacher(out.shape, generator, out)
     grads = torch.autograd.grad(out, outputs, u, allow_unused=True)  # a side branch does not reach `to`
     n_out, samples = out[0].numel(), out.shape[0] // probes
