@@ -32,7 +32,7 @@ WITH_PIP_SOURCES = eval "$$($(PY) -c "$$PIP_SOURCES_FOR_UV")" &&
 
 ## Variables (each maps onto a config key; ARGS takes any other key=value overrides)
 INIT ?=##        init.name: make inits lists them (kaiming, glorot, ...)
-MODEL ?=##       model.name: plain | vgg | resnet
+MODEL ?=##       model.name: plain | vgg | resnet | vanilla
 DEPTH ?=##       model.depth: weight layers, classifier included
 DATA ?=##        data.name: cifar10, mnist, svhn, synthetic (offline), ... (train --help lists all)
 EPOCHS ?=##      trainer.max_epochs
@@ -63,7 +63,7 @@ space := $(subst ,, )
 COMPARE = $(if $(INITS),'compare.inits=[$(subst $(space),$(comma),$(strip $(INITS)))]') \
   $(if $(SEEDS),'compare.seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]')
 
-.PHONY: help install lock train inits theory compare reproduce bench rename test test-all lint format clean
+.PHONY: help install lock train inits theory phase compare reproduce bench rename test test-all lint format clean
 
 help: ## Show this help
 	@echo "Targets:"
@@ -92,6 +92,9 @@ inits: $(STAMP) ## Print the table of initialisation schemes
 
 theory: $(STAMP) ## Mean-field theory for a config before training: make theory MODEL=plain DEPTH=20 ARGS="model.activation=tanh"
 	$(PY) -m template theory $(OVERRIDES)
+
+phase: $(STAMP) ## Phase diagram of model.activation; ARGS="phase.sweep=true" adds the trainability sweep (submitit)
+	$(PY) -m template phase $(OVERRIDES)
 
 compare: $(STAMP) ## Train every init x seed and compare: make compare EXPERIMENT=quick_demo INITS="kaiming glorot"
 	$(PY) -m template compare $(OVERRIDES) $(COMPARE)

@@ -26,6 +26,7 @@ ABOUT = {
     "compare": "train every compare.inits x compare.seeds (each an ordinary run) and compare them",
     "bench": "time the template against a plain PyTorch loop, on the model and data the keys describe",
     "theory": "print what mean-field theory predicts for the config, per layer, before any training",
+    "phase": "draw the (σ²_w, σ²_b) phase diagram of model.activation (phase.sweep=true: train over it)",
 }
 
 
@@ -35,7 +36,14 @@ def main(argv: list[str] | None = None) -> int:
         print(usage(), end="")
         return 0
     command, overrides = argv[0], argv[1:]
-    commands = {"train": _train, "inits": _inits, "compare": _compare, "bench": _bench, "theory": _theory}
+    commands = {
+        "train": _train,
+        "inits": _inits,
+        "compare": _compare,
+        "bench": _bench,
+        "theory": _theory,
+        "phase": _phase,
+    }
     try:
         if command not in commands:
             raise UsageError(f"command {command!r} is unknown; choose one of: {', '.join(commands)}")
@@ -101,6 +109,12 @@ def _theory(overrides: list[str]) -> int:
     from template.theory import main as theory
 
     return theory(config.load(overrides))
+
+
+def _phase(overrides: list[str]) -> int:
+    from template.sweep import main as phase
+
+    return phase(overrides)
 
 
 def _inits(overrides: list[str]) -> int:

@@ -50,6 +50,8 @@ def load(overrides: list[str] = ()) -> DictConfig:
         ]
     cfg = OmegaConf.structured(Config)
     for layer in layers:
+        if layer is cli:
+            _options_follow_the_scheme(cfg, cli)
         cfg = _merge(cfg, layer)
     _resolve(cfg)
     validate(cfg)
@@ -57,6 +59,15 @@ def load(overrides: list[str] = ()) -> DictConfig:
         resume.check_unchanged(_merge(OmegaConf.structured(Config), layers[0]), cfg, run)
     OmegaConf.set_readonly(cfg, True)
     return cfg
+
+
+def _options_follow_the_scheme(cfg: DictConfig, cli: DictConfig) -> None:
+    """`init.options` are the options of `init.name`: a command line naming another scheme than the
+    experiment's starts it from its own defaults (plus the init.options it gives): `make compare
+    EXPERIMENT=xiao2018 INITS="critical kaiming"` does not hand critical's options to kaiming."""
+    name = OmegaConf.select(cli, "init.name")
+    if name is not None and name != cfg.init.name:
+        cfg.init.options = {}
 
 
 def saved_config(run: Path) -> DictConfig:

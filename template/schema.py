@@ -63,6 +63,13 @@ class StatsConfig:
     explode_factor: float = 1e2  # ... or rises above this x the first layer's
     band_level: float = 0.99  # share of single weight draws the finite-width band holds
     on_nonfinite: str = "stop"  # stop | warn
+    jacobian: str = (
+        "never"  # the input-output Jacobian's spectrum: never | init (step 0) | every (logging step)
+    )
+    jacobian_samples: int = 2  # inputs of the batch it is measured at
+    jacobian_probes: int = 8  # Hutchinson probes per input
+    jacobian_from: str | None = None  # a monitored layer; default: the first shaped like the last hidden one
+    jacobian_to: str | None = None  # default: the last hidden layer (the one before the classifier)
 
 
 @dataclass
@@ -103,6 +110,25 @@ class BenchConfig:
 
 
 @dataclass
+class PhaseConfig:
+    """`make phase`: the (σ²_w, σ²_b) diagram of model.activation and, when asked, a trainability sweep."""
+
+    weight_var_range: list[float] = field(default_factory=lambda: [0.5, 4.0])  # the diagram's σ²_w axis
+    bias_var_range: list[float] = field(default_factory=lambda: [0.0, 0.5])  # and its σ²_b axis
+    resolution: int = 25  # grid points per axis (the grid takes about 20 s at 25 on a CPU core)
+    sweep: bool = False  # also train depths x weight_vars (init=meanfield) and draw their accuracy
+    depths: list[int] = field(default_factory=lambda: [10, 20, 40, 80])
+    weight_vars: list[float] = field(default_factory=lambda: [0.5, 1.0, 1.5, 2.0, 3.0, 4.0])
+    bias_var: float = 0.05  # σ²_b of the sweep's runs
+    distribution: str = "normal"  # normal | orthogonal (delta-orthogonal convs)
+    executor: str = "local"  # submitit: local (processes here) | debug (in this process) | slurm
+    parallel: int = 2  # runs at once (local), the job array's parallelism (slurm)
+    timeout_min: int = 60  # per run, minutes
+    slurm: dict[str, Any] = field(default_factory=dict)  # submitit's slurm_<key> parameters, e.g. partition
+    folder: str | None = None  # default: runs_dir/phase-<experiment>-<activation>; reused to resume
+
+
+@dataclass
 class Config:
     seed: int = 0
     experiment: str | None = None
@@ -120,6 +146,7 @@ class Config:
     trainer: dict[str, Any] = field(default_factory=dict)  # passed through to lightning.Trainer
     compare: CompareConfig = field(default_factory=CompareConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
+    phase: PhaseConfig = field(default_factory=PhaseConfig)
 
 
 # Choices that no registry holds. Those a registry holds (init.name, model.name, model.activation,
@@ -130,11 +157,16 @@ CHOICES = {
     "optimizer.name": ("sgd", "adamw"),
     "scheduler.name": ("cosine", "none"),
     "stats.on_nonfinite": ("stop", "warn"),
+    "stats.jacobian": ("init", "every", "never"),
+    "phase.distribution": ("normal", "orthogonal"),
+    "phase.executor": ("local", "debug", "slurm"),
     "logger.mode": ("offline", "online", "disabled"),
 }
 POSITIVE = (
     *("model.depth", "model.width", "data.batch_size", "stats.every_n_steps", "stats.histogram_bins"),
+    *("stats.jacobian_samples", "stats.jacobian_probes"),
     *("bench.steps", "bench.repeats", "bench.loader_size", "bench.mfu_batch_size"),
+    *("phase.resolution", "phase.parallel", "phase.timeout_min"),
 )
 NON_NEGATIVE = (
     *("checkpoint.every_n_steps", "data.num_workers", "data.val_size", "scheduler.warmup_epochs"),

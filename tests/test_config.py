@@ -89,3 +89,13 @@ def test_bad_input_is_one_line_naming_the_value(overrides, message):
     text = str(caught.value)
     assert text.startswith(message), text
     assert "\n" not in text
+
+
+def test_naming_another_scheme_drops_the_experiments_init_options():
+    """xiao2018 sets critical's options; kaiming named on the command line starts from its own defaults,
+    while options given with it, or the experiment's own scheme named again, keep theirs."""
+    assert dict(config.load(["experiment=xiao2018", "init=kaiming"]).init.options) == {}
+    kept = config.load(["experiment=xiao2018", "init.name=critical", "init.options.distribution=normal"])
+    assert dict(kept.init.options) == {"distribution": "normal", "bias_var": 0.05}
+    given = config.load(["experiment=xiao2018", "init=kaiming", "init.options.mode=fan_out"])
+    assert dict(given.init.options) == {"mode": "fan_out"}

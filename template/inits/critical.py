@@ -1,4 +1,5 @@
-"""`critical`: weights and biases on the order-to-chaos line of the model's own activation.
+"""`critical`: weights and biases on the order-to-chaos line of the model's own activation; `meanfield`:
+anywhere in the (σ²_w, σ²_b) plane, the points of `make phase`'s trainability sweep.
 
 Schoenholz et al. 2017: a net whose (σ²_w, σ²_b) satisfies χ₁ = σ²_w E[φ′(√q* z)²] = 1 at the length
 map's fixed point q* keeps correlations between inputs over a depth scale ξ_c that diverges, and trains
@@ -18,7 +19,7 @@ from torch import nn
 from template.errors import UsageError
 from template.inits.fans import layers
 from template.inits.jax_timm import delta_orthogonal
-from template.inits.registry import Check, register
+from template.inits.registry import Check, Positive, register
 from template.monitor import meanfield
 from template.monitor.propagation import ELEMENTWISE_MODULES
 
@@ -53,6 +54,30 @@ def critical(
             "(no σ²_w in [0.1, 20] with χ₁ = 1); try a smaller bias_var"
         )
     label = f"critical (σ²_w={weight_var:.4g}, σ²_b={bias_var:g}, {distribution})"
+    return _draw(model, weight_var, bias_var, distribution, label)
+
+
+@register(
+    "meanfield",
+    convention="Poole et al. 2016 / Schoenholz et al. 2017's (σ²_w, σ²_b) parametrisation, anywhere in the "
+    "plane (make phase sweeps it); orthogonal: delta-orthogonal convs as in critical",
+    formula="normal: W ~ N(0, weight_var/fan_in); orthogonal: centre tap gain·Q, "
+    "gain = √(weight_var c_out/c_in); b ~ N(0, bias_var)",
+)
+def meanfield_init(
+    model: nn.Module,
+    *,
+    weight_var: Positive = 1.0,
+    bias_var: NonNegative = 0.0,
+    distribution: Literal["normal", "orthogonal"] = "normal",
+) -> dict[str, str]:
+    label = f"meanfield (σ²_w={weight_var:g}, σ²_b={bias_var:g}, {distribution})"
+    return _draw(model, weight_var, bias_var, distribution, label)
+
+
+def _draw(
+    model: nn.Module, weight_var: float, bias_var: float, distribution: str, label: str
+) -> dict[str, str]:
     set_by = {}
     for layer in layers(model):
         if distribution == "normal":

@@ -10,9 +10,10 @@ from torch import nn
 from template.errors import UsageError
 from template.models.plain import PlainNet
 from template.models.resnet import ResNet
+from template.models.vanilla import VanillaNet
 from template.models.vgg import VGG
 
-MODELS: dict[str, type[nn.Module]] = {"plain": PlainNet, "vgg": VGG, "resnet": ResNet}
+MODELS: dict[str, type[nn.Module]] = {"plain": PlainNet, "vgg": VGG, "resnet": ResNet, "vanilla": VanillaNet}
 
 
 def available() -> list[str]:

@@ -37,9 +37,9 @@ from torch import Tensor
 from torch.nn.init import _calculate_fan_in_and_fan_out
 
 from template.errors import UsageError
-from template.monitor import plots, publish, theory
+from template.monitor import jacobian, plots, publish, theory
 from template.monitor.accumulator import ACT, GRAD, INPUT, Accumulator, Snapshot
-from template.monitor.propagation import Propagation
+from template.monitor.propagation import ELEMENTWISE_MODULES, Propagation
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,14 @@ log = logging.getLogger(__name__)
 LOGGED_KEYS = (
     "act_var", "act_var_predicted", "act_var_theory", "act_var_band_low", "act_var_band_high",
     "grad_var", "grad_var_theory", "chi", "corr", "corr_theory", "act_chmean_sq", "act_chvar",
+)  # fmt: skip
+
+
+JACOBIAN_WHEN = ("init", "every", "never")  # stats.jacobian: at step 0, at every logging step, never
+# Scalars `jacobian/<key>` (README: "The Jacobian's spectrum"), and `jacobian_partial[_theory]/<layer>`.
+JACOBIAN_KEYS = (
+    "sv2_mean", "sv2_mean_stderr", "sv2_mean_theory",
+    "sv2_nvar", "sv2_nvar_stderr", "sv2_nvar_theory", "sv_max",
 )  # fmt: skip
 
 
@@ -72,6 +80,11 @@ class VarianceMonitor(Callback):
         explode_factor: float = 1e2,
         band_level: float = 0.99,
         on_nonfinite: str = "stop",
+        jacobian: str = "never",
+        jacobian_samples: int = 2,
+        jacobian_probes: int = 8,
+        jacobian_from: str | None = None,
+        jacobian_to: str | None = None,
         plots_dir: Path | str | None = None,
     ):
         if every_n_steps < 1:
@@ -87,6 +100,18 @@ class VarianceMonitor(Callback):
             raise UsageError(f"stats.band_level={band_level} must lie strictly between 0 and 1")
         self.band_level = band_level
         self.on_nonfinite = on_nonfinite
+        if jacobian not in JACOBIAN_WHEN:
+            raise UsageError(
+                f"stats.jacobian={jacobian!r} is unknown; choose one of: {', '.join(JACOBIAN_WHEN)}"
+            )
+        self.jacobian, self.jacobian_samples, self.jacobian_probes = (
+            jacobian,
+            jacobian_samples,
+            jacobian_probes,
+        )
+        self.jacobian_span = (jacobian_from, jacobian_to)
+        self._spectrum: dict | None = None
+        self._dense = None
         self.plots_dir = None if plots_dir is None else Path(plots_dir)
         self.at_init: dict | None = None
         self.history: list[tuple[int, list[float]]] = []  # (step, act_var per layer) of each logging step
@@ -104,6 +129,12 @@ class VarianceMonitor(Callback):
                 f"its module types are: {', '.join(types)}"
             )
         self._names = [name for name, _ in layers]
+        for key, name in zip(("stats.jacobian_from", "stats.jacobian_to"), self.jacobian_span, strict=True):
+            if name is not None and name not in self._names:
+                raise UsageError(
+                    f"{key}={name!r} is not a monitored layer; choose one of: {', '.join(self._names)}"
+                )
+        self._model = model
         self._fans = [_fans(m) for _, m in layers]
         self._propagation = Propagation(model, self._names)
         self._accumulator = Accumulator([m for _, m in layers], pl_module.device, model)
@@ -121,6 +152,9 @@ class VarianceMonitor(Callback):
         accumulator.armed = self._step % self.every_n_steps == 0
         if accumulator.armed:
             accumulator.count_samples(extract_batch_size(batch))
+        wanted = self.jacobian == "every" or (self.jacobian == "init" and self._step == 0)
+        if accumulator.armed and wanted and trainer.is_global_zero:
+            self._measure_spectrum(batch)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         accumulator = self._accumulator
@@ -147,6 +181,42 @@ class VarianceMonitor(Callback):
         self.history = [(step, list(values)) for step, values in state_dict["history"]]
         self._warned = set(state_dict["warned"])
 
+    def _measure_spectrum(self, batch) -> None:
+        """Before the forward of a logging step: the weights this step's statistics describe."""
+        inputs = batch[0] if isinstance(batch, list | tuple) else batch
+        x = inputs[: self.jacobian_samples]
+        accumulator = self._accumulator
+        accumulator.active = accumulator.armed = False  # the monitor's hooks sit this out
+        try:
+            span = jacobian.stretch(self._model, self._names, x, *self.jacobian_span)
+            self._spectrum = jacobian.measure(self._model, x, span, self.jacobian_probes)
+            self._span = span
+            if self._step == 0:  # the histogram's exact spectrum, where the Jacobian is small enough
+                self._dense = jacobian.dense(self._model, x, span)
+        finally:
+            accumulator.active = accumulator.armed = True
+
+    def _spectrum_with_theory(self, stats: dict[str, np.ndarray]) -> dict:
+        expected = jacobian.theory(
+            self._model,
+            self._span,
+            self._names,
+            stats["act_var_theory"],
+            stats["grad_var_theory"],
+            _activation(self._model),
+        )
+        spectrum = dict(self._spectrum)
+        spectrum["sv2_mean_theory"] = _number(expected["sv2_mean"])
+        spectrum["sv2_nvar_theory"] = _number(expected["sv2_nvar"])
+        spectrum["partial"] = [
+            {
+                **{key: _number(v) if isinstance(v, float) else v for key, v in row.items()},
+                "sv2_mean_theory": _number(value),
+            }
+            for row, value in zip(spectrum["partial"], expected["partial"], strict=True)
+        ]
+        return {key: _number(v) if isinstance(v, float) else v for key, v in spectrum.items()}
+
     def _monitored(self, module) -> bool:
         return any(cls.__name__ in self.modules for cls in type(module).__mro__)
 
@@ -166,8 +236,16 @@ class VarianceMonitor(Callback):
                 self.explode_factor,
             )
             self.at_init = self._summary(stats, snapshot.samples, failure)
+        spectrum = None
+        if self._spectrum is not None:
+            spectrum = self._spectrum_with_theory(stats)
+            self._spectrum = None
+            if step == 0:
+                self.at_init["jacobian"] = spectrum
         if trainer.is_global_zero:
             self._log(trainer, step, stats, snapshot)
+            if spectrum is not None:
+                self._log_spectrum(trainer, step, spectrum)
             self._report(step, stats)
         self._check_finite(trainer, snapshot.first_bad)
 
@@ -275,6 +353,22 @@ class VarianceMonitor(Callback):
             image = plots.variance_vs_depth(self._names, stats, self.band_level, step)
             publish.picture(trainer, self.plots_dir, "variance_vs_depth", image, step)
 
+    def _log_spectrum(self, trainer, step: int, spectrum: dict) -> None:
+        metrics = {
+            f"jacobian/{key}": spectrum[key] for key in JACOBIAN_KEYS if isinstance(spectrum.get(key), float)
+        }
+        for row in spectrum["partial"]:
+            for key, value in (
+                ("jacobian_partial", row["sv2_mean"]),
+                ("jacobian_partial_theory", row["sv2_mean_theory"]),
+            ):
+                if value is not None:
+                    metrics[f"{key}/{row['layer']}"] = value
+        publish.scalars(trainer, metrics, step)
+        if step == 0 and self._publishing(trainer):
+            image = plots.jacobian_spectrum(spectrum, None if self._dense is None else self._dense.numpy())
+            publish.picture(trainer, self.plots_dir, "jacobian_spectrum", image, step)
+
     def _publishing(self, trainer) -> bool:
         return self.plots_dir is not None or publish.wandb_logger(trainer) is not None
 
@@ -294,6 +388,10 @@ class VarianceMonitor(Callback):
         self._warned.add("nonfinite")
         if trainer.is_global_zero:
             log.warning(f"{message} (stats.on_nonfinite=warn: training goes on)")
+
+
+def _activation(model):
+    return next((m for m in model.modules() if isinstance(m, ELEMENTWISE_MODULES)), None)
 
 
 def _fans(module) -> tuple[int, int] | None:

@@ -170,3 +170,8 @@ def critical_weight_var(phi: Activation, bias_var: float, low: float = 0.1, high
         else:
             high = middle
     return 0.5 * (low + high)
+
+
+def derivative(phi: Activation) -> Activation:
+    """φ′ as an activation of its own, for the maps' cross moments of the derivative (χ_c)."""
+    return lambda x: _derivative(phi, x)

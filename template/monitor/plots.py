@@ -8,6 +8,7 @@ environment selects (a training job may have no display).
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -99,3 +100,54 @@ def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
     return buffer.getvalue()
+
+
+def jacobian_spectrum(spectrum: dict, squared: np.ndarray | None) -> bytes:
+    """Left: the histogram of one sample's squared singular values (the dense Jacobian, where it is small
+    enough), with the estimated mean; right: the partial Jacobians' mean squared singular value along the
+    stretch, measured (± two standard errors) and chained from the backward theory."""
+    figure = Figure(figsize=(11, 4.2), layout="constrained")
+    histogram, partial = figure.subplots(1, 2)
+    title = (
+        f"{spectrum['from']} → {spectrum['to']}: mean λ {spectrum['sv2_mean']:.3g} "
+        f"(theory {_g(spectrum.get('sv2_mean_theory'))}), normalised var {spectrum['sv2_nvar']:.3g} "
+        f"(theory {_g(spectrum.get('sv2_nvar_theory'))})"
+    )
+    if squared is not None and np.isfinite(squared).all() and (squared > 0).any():
+        positive = squared[squared > 0]
+        histogram.hist(np.log10(positive), bins=60, color="tab:blue", alpha=0.8)
+        histogram.axvline(
+            np.log10(spectrum["sv2_mean"]), color="tab:red", linestyle="--", label="mean (estimated)"
+        )
+        histogram.set(
+            xlabel="log10 λ (squared singular value)", ylabel="count", title="one sample's spectrum"
+        )
+        histogram.legend(fontsize=8)
+    else:
+        histogram.text(0.5, 0.5, "Jacobian too large for the dense spectrum\n(moments only)", ha="center")
+        histogram.set_axis_off()
+    rows = spectrum["partial"]
+    depth = np.arange(1, len(rows) + 1)
+    measured = np.array([_nan(row["sv2_mean"]) for row in rows])
+    error = np.array([_nan(row["sv2_mean_stderr"]) for row in rows])
+    partial.errorbar(
+        depth, _positive(measured), yerr=2 * np.nan_to_num(error), fmt="o-", markersize=3, label="measured"
+    )
+    partial.plot(depth, _positive([_nan(row["sv2_mean_theory"]) for row in rows]), ":", color="tab:green",
+                 linewidth=2, label="chained backward theory")  # fmt: skip
+    names = [row["layer"] for row in rows]
+    ticks = np.unique(np.linspace(0, len(names) - 1, min(len(names), 12)).round().astype(int))
+    partial.set_xticks(depth[ticks], [names[i] for i in ticks], rotation=90, fontsize=7)
+    partial.set(yscale="log", xlabel="from layer", ylabel=f"mean λ of ∂h_{spectrum['to']}/∂h_l")
+    partial.grid(True, alpha=0.3)
+    partial.legend(fontsize=8)
+    figure.suptitle(title, fontsize=9)
+    return _png(figure)
+
+
+def _nan(value) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _g(value) -> str:
+    return "n/a" if value is None else f"{value:.3g}"

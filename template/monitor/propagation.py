@@ -369,8 +369,9 @@ def _conv_transpose(g: torch.Tensor, conv: nn.Conv2d, input_shape) -> torch.Tens
     """Σ over the outputs that read each input position of their gradient's second moment: the conv's
     transpose on the map, with the output padding that recovers the input's size under a stride."""
     ones = torch.ones(1, 1, *conv.kernel_size, dtype=g.dtype)
-    if conv.padding_mode != "zeros":  # wrap-around: each input feeds exactly k² outputs of a uniform map
-        return torch.full(tuple(input_shape), float(g.mean()) * ones.numel(), dtype=g.dtype)
+    if conv.padding_mode != "zeros":  # wrap-around: each input feeds k²·(outputs / inputs) outputs on average
+        fed = ones.numel() * g.numel() / math.prod(input_shape)
+        return torch.full(tuple(input_shape), float(g.mean()) * fed, dtype=g.dtype)
     padding = (
         conv.padding
         if conv.padding != "same"

@@ -22,10 +22,12 @@ CANONICAL = [
     # JAX / timm
     "delta_orthogonal", "trunc_normal_tf",
     # data-dependent, architecture-aware
-    "lsuv", "fixup", "zero_init_residual", "critical",
+    "lsuv", "fixup", "zero_init_residual", "critical", "meanfield",
 ]  # fmt: skip
 ALIASES = {"kaiming": "kaiming_uniform", "he_uniform": "kaiming_uniform", "glorot": "glorot_uniform"}
-PER_LAYER = [n for n in CANONICAL if n not in ("lsuv", "fixup", "zero_init_residual", "critical")]
+PER_LAYER = [
+    n for n in CANONICAL if n not in ("lsuv", "fixup", "zero_init_residual", "critical", "meanfield")
+]
 
 
 def small_model():

@@ -7,7 +7,7 @@ from torch import nn
 
 from template import models
 
-FAMILIES = [("plain", 11), ("vgg", 11), ("vgg", 19), ("resnet", 20), ("resnet", 18)]
+FAMILIES = [("plain", 11), ("vgg", 11), ("vgg", 19), ("resnet", 20), ("resnet", 18), ("vanilla", 6)]
 SHAPES = [(1, 16, 16), (1, 28, 28), (3, 32, 32), (3, 20, 24), (2, 7, 9), (1, 3, 3)]
 
 

@@ -75,7 +75,10 @@ def test_scalars_reach_csv_and_tensorboard_through_lightnings_logger_interface(t
 
 def test_without_wandb_the_plots_are_still_written(tmp_path):
     _fit(None, plots_dir=tmp_path / "plots", steps=3)
-    assert sorted(os.listdir(tmp_path / "plots")) == ["variance_heatmap.png", "variance_vs_depth.png"]
+    assert sorted(os.listdir(tmp_path / "plots")) == [
+        "variance_heatmap.png",
+        "variance_vs_depth.png",
+    ]
 
 
 def test_reader_reassembles_records_split_across_blocks(tmp_path, quiet_wandb):

@@ -1,0 +1,136 @@
+"""The Jacobian's spectrum: the Hutchinson estimates against the dense Jacobian (torch.func.jacrev) of the
+same inputs, within the estimator's own standard error; the theory's pieces against closed forms; and a
+training run that puts the spectrum into summary.json, W&B and plots/."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+from wandb_reader import read_run
+
+from template import inits, models
+from template.monitor import jacobian
+
+Z = 4.0  # standard errors: a two-sided miss this far out has probability 6e-5 per check
+
+
+def _net(activation: str, init: str, **options) -> nn.Module:
+    torch.manual_seed(0)
+    net = models.build("vanilla", depth=7, width=4, activation=activation, in_channels=3)
+    inits.initialize(net, init, **options)
+    return net
+
+
+def _dense_spectra(net, x, span) -> torch.Tensor:
+    """Each sample's squared singular values from its full Jacobian, by jacrev."""
+    spectra = []
+    for i in range(x.shape[0]):
+        body = jacobian._Body(net, x[i : i + 1], span.start, span.end)
+        h = body.start_output()
+        full = torch.func.jacrev(body)(h).reshape(body(h).numel(), h.numel()).double()
+        spectra.append(torch.linalg.svdvals(full).square()[: min(full.shape)])
+    return torch.stack(spectra)
+
+
+CASES = [
+    ("tanh", "critical", {"distribution": "orthogonal", "bias_var": 0.05}),
+    ("tanh", "critical", {"distribution": "normal", "bias_var": 0.05}),
+    ("relu", "kaiming", {}),
+    ("gelu", "glorot", {}),
+]
+
+
+@pytest.mark.parametrize("activation, init, options", CASES)
+def test_hutchinson_moments_match_the_dense_jacobian_within_their_standard_error(activation, init, options):
+    net = _net(activation, init, **options)
+    x = torch.randn(3, 3, 16, 16)  # 16x16 -> 4x4 after the stem: 64 units a layer
+    names = [n for n, m in net.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    span = jacobian.stretch(net, names, x)
+    assert (span.start, span.end) == ("conv2", "conv6")  # the square stretch, after the stride-2 stem
+    measured = jacobian.measure(net, x, span, probes=64, power_iterations=60)
+    spectra = _dense_spectra(net, x, span)
+    mean, second = float(spectra.mean()), float(spectra.square().mean())
+    assert abs(measured["sv2_mean"] - mean) < Z * measured["sv2_mean_stderr"]
+    assert abs(measured["sv2_nvar"] - (second / mean**2 - 1)) < Z * measured["sv2_nvar_stderr"]
+    assert measured["sv2_mean_stderr"] < 0.1 * mean  # and the error bar is a real one
+    largest = float(spectra.max(1).values.sqrt().mean())
+    assert measured["sv_max"] == pytest.approx(largest, rel=0.03)  # power iteration from below
+    assert measured["sv_max"] <= largest * (1 + 1e-6)
+    dense = jacobian.dense(net, x, span)
+    assert torch.allclose(dense.sort().values, spectra[0].sort().values, rtol=1e-6, atol=1e-9)
+
+
+def test_partial_jacobians_match_each_layers_dense_jacobian():
+    net = _net("tanh", "critical", distribution="normal", bias_var=0.05)
+    x = torch.randn(2, 3, 16, 16)
+    names = [n for n, m in net.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    span = jacobian.stretch(net, names, x)
+    measured = jacobian.measure(net, x, span, probes=64)
+    for row in measured["partial"]:
+        spectra = _dense_spectra(net, x, jacobian.stretch(net, names, x, start=row["layer"], end=span.end))
+        assert abs(row["sv2_mean"] - float(spectra.mean())) <= Z * row["sv2_mean_stderr"] + 1e-9, row["layer"]
+    assert measured["partial"][0]["layer"] == span.start and measured["partial"][-1]["sv2_mean"] == 1.0
+
+
+def test_measuring_leaves_the_random_stream_and_the_mode_alone():
+    net = _net("tanh", "critical", distribution="orthogonal", bias_var=0.05).train()
+    x = torch.randn(2, 3, 16, 16)
+    names = [n for n, m in net.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    jacobian.measure(net, x, jacobian.stretch(net, names, x), probes=4)
+    assert torch.equal(torch.rand(3), expected) and net.training
+
+
+def test_weight_spectrum_theory_against_closed_forms():
+    """ν(WWᵀ): 0 for orthogonal and delta-orthogonal weights, 1 for square Gaussian ones (Marchenko–Pastur
+    at ratio 1; at c = 64 and 8x8 frequencies the finite-size value is 1 − 1/c within a few percent)."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(64, 64, 3, padding=1, padding_mode="circular")
+    nn.init.normal_(conv.weight, 0, 1 / 24)
+    assert jacobian.weight_nvar(conv, (64, 8, 8)) == pytest.approx(1 - 1 / 64, rel=0.05)
+    orthogonal = models.build("vanilla", depth=4, width=64, activation="tanh")
+    inits.initialize(orthogonal, "critical", distribution="orthogonal")
+    assert jacobian.weight_nvar(orthogonal.conv3, (64, 8, 8)) == pytest.approx(0, abs=1e-10)
+    linear = nn.Linear(32, 32)
+    nn.init.orthogonal_(linear.weight)
+    assert jacobian.weight_nvar(linear, (32,)) == pytest.approx(0, abs=1e-10)
+
+
+TRAIN = [
+    "model.name=vanilla", "model.depth=8", "model.width=4", "model.activation=tanh", "init=critical",
+    "init.options.distribution=orthogonal", "data=synthetic", "data.synthetic_train_size=200",
+    "data.val_size=50", "data.synthetic_test_size=50", "data.batch_size=50", "trainer.max_steps=3",
+    "stats.every_n_steps=2", "stats.jacobian=every", "trainer.enable_progress_bar=false",
+]  # fmt: skip
+
+
+def test_a_run_records_the_spectrum_in_summary_wandb_and_plots(tmp_path):
+    """With the defaults a user gets (2 loader workers, cosine schedule, W&B offline) and
+    stats.jacobian=every: at_init.jacobian with its theory, `jacobian/*` at steps 0 and 2, the figure."""
+    command = [sys.executable, "-m", "template", "train", *TRAIN, f"runs_dir={tmp_path}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = tmp_path.iterdir()
+    spectrum = json.loads((run_dir / "summary.json").read_text())["at_init"]["jacobian"]
+    assert (spectrum["from"], spectrum["to"], spectrum["units_in"], spectrum["samples"]) == (
+        "conv2",
+        "conv7",
+        256,
+        2,
+    )
+    for key in ("sv2_mean", "sv2_mean_stderr", "sv2_mean_theory", "sv2_nvar", "sv2_nvar_theory", "sv_max"):
+        assert isinstance(spectrum[key], float) and math.isfinite(spectrum[key]), key
+    assert [row["layer"] for row in spectrum["partial"]] == [f"conv{i}" for i in range(2, 8)]
+    assert (run_dir / "plots" / "jacobian_spectrum.png").stat().st_size > 10_000
+    run = read_run(run_dir)
+    means = run.column("jacobian/sv2_mean")
+    assert [step for step, _ in means] == [0, 2]
+    assert means[0][1] == pytest.approx(spectrum["sv2_mean"], rel=1e-6)
+    assert run.column("jacobian_partial_theory/conv4")
+    assert any(key.startswith("plots/jacobian_spectrum/") for row in run.history for key in row)

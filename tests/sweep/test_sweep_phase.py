@@ -1,0 +1,66 @@
+"""The phase diagram against the theory it draws: the χ₁ = 1 line is where the theory's own χ₁ (at the
+fixed point, iterated independently) crosses one, ReLU's closed forms hold on the grid, and `make phase`
+writes the figure and phase.json, refusing bad input in one line."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from torch import nn
+
+from template.__main__ import main
+from template.monitor import meanfield
+from template.sweep import phase
+
+
+def test_the_critical_line_is_where_chi1_crosses_one():
+    phi = nn.Tanh()
+    bias_vars = np.array([0.01, 0.05, 0.2])
+    line = phase.critical_line(phi, bias_vars)
+    for weight_var, bias_var in zip(line, bias_vars, strict=True):
+        for offset, side in ((-0.02, -1), (0.0, 0), (0.02, 1)):
+            w = weight_var + offset
+            chi1 = float(meanfield.chi(phi, meanfield.fixed_point(phi, w, bias_var), w))
+            if side == 0:
+                assert chi1 == pytest.approx(1, abs=1e-6)
+            else:
+                assert np.sign(chi1 - 1) == side
+    grid = phase.grid_theory(phi, line[:1], bias_vars[:1])
+    assert grid["chi1"][0, 0] == pytest.approx(1, abs=1e-3)
+
+
+def test_relu_grid_matches_closed_forms():
+    """ReLU: χ₁ = σ²_w/2 at any q* (φ′² is 1 on half the line), so ξ_c = −1/ln(σ²_w/2) in the ordered phase
+    and the critical point is (2, 0)."""
+    weight_vars, bias_vars = np.array([0.5, 1.0, 1.5, 1.9]), np.array([0.0, 0.1])
+    grid = phase.grid_theory(nn.ReLU(), weight_vars, bias_vars)
+    assert np.allclose(grid["chi1"], weight_vars / 2, rtol=1e-9)
+    assert np.allclose(grid["depth_scale"], -1 / np.log(weight_vars / 2), rtol=1e-9)
+    assert phase.critical_line(nn.ReLU(), np.array([0.0]))[0] == pytest.approx(2, rel=1e-6)
+
+
+def test_make_phase_draws_the_diagram(tmp_path):
+    folder = tmp_path / "phase"
+    args = ["model.activation=tanh", "phase.resolution=7", f"phase.folder={folder}", f"runs_dir={tmp_path}"]
+    assert main(["phase", *args]) == 0
+    record = json.loads((folder / "phase.json").read_text())
+    assert (folder / "phase_diagram.png").stat().st_size > 10_000
+    assert len(record["critical_line"]) == 7 and record["activation"] == "tanh"
+    b = record["bias_vars"][3]
+    assert record["critical_line"][3] == pytest.approx(meanfield.critical_weight_var(nn.Tanh(), b), rel=1e-9)
+    assert "sweep" not in record and not math.isnan(record["chi1"][3][3])
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("phase.executor=ray", "phase.executor='ray' is unknown; choose one of: local, debug, slurm"),
+        ("model.depth=30", "model.depth= is set by the sweep for each point"),
+    ],
+)
+def test_bad_input_is_one_line(tmp_path, capsys, override, message):
+    assert main(["phase", override, f"runs_dir={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())
