@@ -1,6 +1,7 @@
 """`make bench`: the template's training speed next to a plain PyTorch loop (`timing.py`), what the
-variance monitor costs, the on-device loader against the DataLoader path, start-up time,
-and on a GPU ResNet-18's bf16 throughput and model FLOP utilisation (`flops.py`).
+variance monitor costs, the on-device loader against the default DataLoader path and torchvision's PIL
+recipe (`loaders.py`), start-up time, and on a GPU ResNet-18's bf16 throughput and model FLOP
+utilisation (`flops.py`).
 
     make bench DEPTH=30 ARGS="bench.repeats=9"   # = python -m template bench model.depth=30 bench.repeats=9
 
@@ -8,9 +9,10 @@ The same keys as `make train`: the model, init, optimizer, schedule, batch size,
 are the run's (on synthetic data, so nothing is downloaded); `bench.*` holds the bench's own knobs. All
 runs in this process, interleaved: each repetition runs every measurement once, every other repetition in
 reverse order, so a change in the machine's load lands on all of them. Medians and every repetition go to
-`runs_dir/bench-<time>/bench.json`. The template side logs to the configured logger (W&B offline by
-default, into a temporary folder): its per-step cost is part of the template's price; `wandb.init` itself
-comes before the timed window and counts in `startup_s`.
+`runs_dir/bench-<time>/bench.json`. The template side runs as `make train` runs it: train's
+`speed_up`, its progress bar, and the configured logger (W&B offline by default, into a temporary
+folder, its writer process counted in the CPU seconds): their per-step cost is part of the template's
+price; `wandb.init` itself comes before the timed window and counts in `startup_s`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from template import config, run_folder
 from template.bench import flops, report
+from template.bench.loaders import loader_epoch, pil_loader
 from template.bench.timing import Setup, plain_loop, synthetic, template_loop
 from template.run_folder import RUN_DIR_ENV
 from template.train import on_gpu
@@ -69,15 +72,18 @@ def _plan(cfg: DictConfig, overrides: list[str], device: torch.device, scratch: 
     weights initialised) before anything is timed."""
     parity = Setup.create(cfg, device)
     plan = {
-        "plain": lambda repeat: plain_loop(parity),
-        "template": lambda repeat: template_loop(parity, True, scratch / f"template-{repeat}"),
-        "template_no_monitor": lambda repeat: template_loop(parity, False, scratch / f"bare-{repeat}"),
+        "plain": lambda repeat: plain_loop(parity)[0],
+        "template": lambda repeat: template_loop(parity, True, scratch / f"template-{repeat}")[0],
+        "template_no_monitor": lambda repeat: template_loop(parity, False, scratch / f"bare-{repeat}")[0],
     }
     if device.type == "cuda":
         plan.update(gpu_plan(overrides, cfg.bench.mfu_batch_size, device, scratch))
     for loader in ("device", "torch"):
         module = synthetic(cfg, cfg.bench.loader_size, loader, device)
-        plan[f"loader_{loader}"] = lambda repeat, module=module: loader_epoch(module, device)
+        train = module.train_dataloader()
+        plan[f"loader_{loader}"] = lambda repeat, train=train: loader_epoch(train, device)
+    pil = pil_loader(module)
+    plan["loader_pil"] = lambda repeat: loader_epoch(pil, device)
     if cfg.bench.startup:
         plan["startup"] = lambda repeat: {
             "seconds": startup_seconds(overrides, scratch / f"startup-{repeat}")
@@ -97,26 +103,11 @@ def gpu_plan(overrides: list[str], batch_size: int, device: torch.device, scratc
         return {**record, "flops_per_image": per_image, "peak_tflops": peak, "mfu": mfu}
 
     return {
-        "resnet18_bf16_plain": lambda repeat: with_mfu(plain_loop(setup)),
+        "resnet18_bf16_plain": lambda repeat: with_mfu(plain_loop(setup)[0]),
         "resnet18_bf16_template": lambda repeat: with_mfu(
-            template_loop(setup, True, scratch / f"gpu-{repeat}")
+            template_loop(setup, True, scratch / f"gpu-{repeat}")[0]
         ),
     }
-
-
-def loader_epoch(module, device: torch.device) -> dict:
-    """Augmented images per second from the DataModule's training loader, delivered on `device`: two
-    epochs, the second timed, from asking for the iterator to holding its last batch — the steady state
-    of a run whose workers persist and whose on-device copy was made once."""
-    train = module.train_dataloader()
-    for _ in range(2):
-        images, started = 0, time.perf_counter()
-        for inputs, _ in train:
-            images += len(inputs.to(device, non_blocking=True))
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        seconds = time.perf_counter() - started
-    return {"images": images, "seconds": seconds, "images_per_s": images / seconds}
 
 
 MARK = "BENCH_FIRST_STEP"

@@ -2,20 +2,26 @@
 bar, logger) and through a hand-written loop, both built with train's own functions (`build_model`, one
 `inits.initialize` copied into each run, `build_optimizer`, `build_classifier`) on the DataModule's own
 batches (the synthetic set's on-device loader, made beforehand: no loader runs in the window, so
-Lightning's overhead shows in full). Time runs start to start from step `warmup` to `warmup + steps`,
-after each batch is fetched (on a GPU after the device finishes). Each side reports its images, first
-and last loss and how far its weights moved: both must have trained the same thing.
+Lightning's overhead shows in full). Both sides get train's `speed_up` (channels_last and cuDNN
+autotuning on a GPU, `model.compile`), as `make train` applies it. Time runs start to start from step
+`warmup` to `warmup + steps`, after each batch is fetched (on a GPU after the device finishes); over
+the same window each side counts CPU seconds: every thread of this process and every child process
+(W&B's writer, its system monitor), which wall time on a shared machine cannot show. Each side reports
+its images, every step's loss and how far its weights moved, and hands back its trained model: both
+must have done the same work, step for step.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
+import psutil
 import torch
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
@@ -27,7 +33,7 @@ from template.loggers import finish_logger, make_logger
 from template.module import build_optimizer
 from template.monitor import VarianceMonitor
 from template.run_info import quiet_lightning
-from template.train import build_classifier, build_model
+from template.train import build_classifier, build_model, progress_bar, speed_up
 
 
 def synthetic(cfg: DictConfig, size: int, loader: str, device: torch.device):
@@ -61,9 +67,10 @@ class Setup:
         return cls(cfg, shape, initial, batches, device)
 
     def fresh_model(self) -> nn.Module:
+        """The initialised network on the device, through train's `speed_up`."""
         model = build_model(self.cfg, *self.shape)
         model.load_state_dict(self.initial)
-        return model.to(self.device)
+        return speed_up(model.to(self.device), self.cfg)
 
     def weight_change(self, model: nn.Module) -> float:
         state = model.state_dict()  # the L2 norm of (final - initial) over every tensor
@@ -73,20 +80,34 @@ class Setup:
         )
 
 
+def cpu_seconds() -> float:
+    """CPU seconds so far of this process (all its threads) and its children, live ones included:
+    `os.times` counts only children that have exited, and W&B's writer lives as long as the process."""
+    own, total = os.times(), time.process_time()
+    total += own.children_user + own.children_system
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # a loader worker may exit while it is read
+            times = child.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 class Window(Callback):
-    """Start-to-start wall time of steps [warmup, warmup + steps), their images and every loss (kept on
-    the device); a Lightning callback on the template's side, called by hand on the plain one."""
+    """Start-to-start wall time and CPU seconds of steps [warmup, warmup + steps), their images and
+    every step's loss (kept on the device); a Lightning callback on the template's side, called by hand
+    on the plain one."""
 
     def __init__(self, setup: Setup):
         self.start, self.device = setup.cfg.bench.warmup, setup.device
         self.stop = self.start + setup.cfg.bench.steps
-        self.images, self.times, self.losses = 0, [], []
+        self.images, self.times, self.cpu, self.losses = 0, [], [], []
 
     def on_train_batch_start(self, trainer, pl_module, batch, index: int) -> None:
         if index in (self.start, self.stop):
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             self.times.append(time.perf_counter())
+            self.cpu.append(cpu_seconds())
         if self.start <= index < self.stop:
             self.images += len(batch[0])
 
@@ -94,15 +115,17 @@ class Window(Callback):
         self.losses.append(outputs["loss"].detach())
 
     def record(self, weight_change: float) -> dict:
-        losses = torch.stack(self.losses).float().cpu()  # the one host sync, after the window
-        seconds, first, last = self.times[1] - self.times[0], float(losses[0]), float(losses[-1])
-        record = dict(images=self.images, seconds=seconds, loss_first=first, loss_last=last)
-        return {**record, "images_per_s": self.images / seconds, "weight_change": weight_change}
+        losses = torch.stack(self.losses).float().cpu().tolist()  # the one host sync, after the window
+        seconds, cpu = self.times[1] - self.times[0], self.cpu[1] - self.cpu[0]
+        record = dict(images=self.images, seconds=seconds, cpu_seconds=cpu, loss_first=losses[0])
+        record.update(loss_last=losses[-1], losses=losses, weight_change=weight_change)
+        return {**record, "images_per_s": self.images / seconds, "images_per_cpu_s": self.images / cpu}
 
 
-def plain_loop(setup: Setup) -> dict:
+def plain_loop(setup: Setup) -> tuple[dict, nn.Module]:
     """The loop a researcher would write by hand: forward, loss, backward, step, schedule — the
-    optimizer `Classifier` builds and its per-step cosine (without warm-up)."""
+    optimizer `Classifier` builds and its per-step cosine (without warm-up). Returns the record and the
+    trained model."""
     model = setup.fresh_model()  # in training mode, as built
     optimizer = build_optimizer(model.parameters(), OmegaConf.to_container(setup.cfg.optimizer))
     cosine = setup.cfg.scheduler.name == "cosine"
@@ -120,17 +143,17 @@ def plain_loop(setup: Setup) -> dict:
         if scheduler is not None:
             scheduler.step()
         window.on_train_batch_end(None, None, {"loss": loss}, None, index)
-    return window.record(setup.weight_change(model))
+    return window.record(setup.weight_change(model)), model
 
 
-def template_loop(setup: Setup, monitor: bool, folder: Path) -> dict:
-    """The template's path: `Classifier`, the monitor at the config's interval, the progress bar, and the
-    configured logger writing into `folder`. Checkpointing and the summary act at an epoch's end, after
-    the window, and are left out."""
+def template_loop(setup: Setup, monitor: bool, folder: Path) -> tuple[dict, nn.Module]:
+    """The template's path: `Classifier`, the monitor at the config's interval, train's progress bar,
+    and the configured logger writing into `folder`. Checkpointing and the summary act at an epoch's
+    end, after the window, and are left out. Returns the record and the trained model."""
     cfg = setup.cfg
     module = build_classifier(cfg, setup.fresh_model(), setup.shape[0])
     window, logger = Window(setup), make_logger(cfg, folder)
-    callbacks = [window]
+    callbacks = [window, *progress_bar(cfg)]
     if monitor:
         callbacks.append(VarianceMonitor(**OmegaConf.to_container(cfg.stats), plots_dir=folder / "plots"))
     options = {**OmegaConf.to_container(cfg.trainer), "accelerator": setup.device.type, "devices": 1}
@@ -143,4 +166,4 @@ def template_loop(setup: Setup, monitor: bool, folder: Path) -> dict:
             trainer.fit(module, train_dataloaders=DataLoader(setup.batches, batch_size=None))
         finally:
             finish_logger(logger)
-    return window.record(setup.weight_change(module.model))
+    return window.record(setup.weight_change(module.model)), module.model

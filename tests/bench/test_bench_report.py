@@ -1,6 +1,7 @@
 """bench.json's arithmetic, on hand-made records: ratios are taken within each repetition, then the
 median; targets are judged on the median; MFU only where it is known."""
 
+import numpy as np
 import pytest
 
 from template.bench import report
@@ -11,14 +12,29 @@ def records(key, *values):
 
 
 def test_ratios_pair_each_repetition_then_take_the_median():
+    def timed(*pairs):  # (images per wall second, images per CPU second) of each repetition
+        return [{"images_per_s": wall, "images_per_cpu_s": cpu} for wall, cpu in pairs]
+
     measurements = {
-        "plain": records("images_per_s", 100.0, 200.0, 50.0),
-        "template": records("images_per_s", 99.0, 190.0, 50.0),
+        "plain": timed((100.0, 50.0), (200.0, 60.0), (50.0, 40.0)),
+        "template": timed((99.0, 45.0), (190.0, 60.0), (50.0, 36.0)),
     }
-    parity = report.metrics(measurements)["parity_ratio"]
+    summary = report.metrics(measurements)
+    parity = summary["parity_ratio"]
     assert parity["repeats"] == pytest.approx([0.99, 0.95, 1.0])
     assert (parity["median"], parity["min"], parity["max"]) == pytest.approx((0.99, 0.95, 1.0))
+    assert parity["iqr"] == pytest.approx(0.995 - 0.97)  # quartiles of 0.95, 0.99, 1.0, interpolated
     assert parity["target"] == ">= 0.98" and parity["met"] is True
+    cpu = summary["parity_cpu_ratio"]  # images per CPU second, paired the same way
+    assert cpu["repeats"] == pytest.approx([0.9, 1.0, 0.9])
+    assert cpu["median"] == pytest.approx(0.9) and cpu["met"] is False
+
+
+def test_iqr_matches_numpy_default_quartiles():
+    values = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]
+    low, high = np.percentile(values, [25, 75])
+    assert report._iqr(values) == pytest.approx(high - low)
+    assert report._iqr([2.0]) == 0.0
 
 
 def test_targets_below_and_above():

@@ -1,21 +1,26 @@
 """`make bench` end to end, tiny: one call runs every measurement twice, interleaved, and writes
 bench.json. Timings on a shared CI machine are noise, so nothing here asserts a speed: the targets live
 in the benchmark. What is asserted is what makes the numbers mean something: the schema, positive
-finite ratios, both sides of the parity comparison stepping through the same images and training the
-same way, and the plain loop really training."""
+finite ratios, both sides of the parity comparison doing the same work step for step (every step's
+loss, and the weights after the last step, with weight decay and train's speed_up), and the plain
+loop really training."""
 
 import contextlib
 import io
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 from provenance_check import assert_true_provenance
 
+from template import config
 from template.bench import main
+from template.bench.timing import Setup, plain_loop, template_loop
 
 REPO = Path(__file__).resolve().parent.parent.parent
 REPEATS, STEPS, BATCH = 2, 3, 16
@@ -54,7 +59,8 @@ def test_bench_json_records_machine_command_and_every_repeat(bench):
     assert payload["options"]["bench"]["repeats"] == REPEATS and payload["date"]
     assert_true_provenance(payload["provenance"])
     assert payload["options"]["model"]["depth"] == 3 and payload["options"]["data"]["batch_size"] == BATCH
-    expected = {"plain", "template", "template_no_monitor", "loader_device", "loader_torch", "startup"}
+    expected = {"plain", "template", "template_no_monitor", "startup"}
+    expected |= {"loader_device", "loader_torch", "loader_pil"}
     assert set(payload["measurements"]) == expected
     for repeats in payload["measurements"].values():  # every repetition's record, in order
         assert len(repeats) == REPEATS
@@ -62,13 +68,26 @@ def test_bench_json_records_machine_command_and_every_repeat(bench):
 
 def test_headline_numbers_are_positive_finite_with_targets(bench):
     metrics = bench[0]["metrics"]
-    names = ("parity_ratio", "monitor_overhead_ratio", "loader_speedup", "startup_s")
+    names = ("parity_ratio", "parity_cpu_ratio", "monitor_overhead_ratio", "monitor_overhead_cpu_ratio")
+    names += ("loader_speedup", "startup_s")
     for name in names:
         entry = metrics[name]
         assert len(entry["repeats"]) == REPEATS
         assert all(math.isfinite(value) and value > 0 for value in entry["repeats"])
         assert entry["min"] <= entry["median"] <= entry["max"]
+        assert 0 <= entry["iqr"] <= entry["max"] - entry["min"]
         assert entry["target"] and isinstance(entry["met"], bool)
+    for name in ("loader_speedup_vs_pil", "torch_loader_vs_pil", "plain_images_per_s"):
+        assert all(math.isfinite(value) and value > 0 for value in metrics[name]["repeats"])
+
+
+def test_cpu_seconds_cover_the_window(bench):
+    """CPU seconds are counted over the same window as wall time: positive, and at most what all the
+    machine's cores could have given in that time."""
+    for name in ("plain", "template", "template_no_monitor"):
+        for record in bench[0]["measurements"][name]:
+            assert 0 < record["cpu_seconds"] <= record["seconds"] * (os.cpu_count() or 1) * 1.05 + 0.05
+            assert record["images_per_cpu_s"] == pytest.approx(record["images"] / record["cpu_seconds"])
 
 
 def test_both_sides_train_the_same_images_the_same_way(bench):
@@ -77,9 +96,34 @@ def test_both_sides_train_the_same_images_the_same_way(bench):
     for plain, template, unmonitored in zip(*sides, strict=True):
         assert plain["images"] == template["images"] == unmonitored["images"] == STEPS * BATCH
         # same weights, batches, optimizer and schedule: the same losses, step for step
-        for key in ("loss_first", "loss_last"):
-            assert template[key] == pytest.approx(plain[key], rel=1e-3)
-            assert unmonitored[key] == pytest.approx(plain[key], rel=1e-3)
+        assert len(plain["losses"]) == 1 + STEPS + 1  # warm-up, window, and the step that closes it
+        assert template["losses"] == pytest.approx(plain["losses"], rel=1e-5)
+        assert unmonitored["losses"] == pytest.approx(plain["losses"], rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "compile_model",
+    [False, pytest.param(True, marks=pytest.mark.slow, id="compiled")],  # inductor: minutes on 2 cores
+    ids=["eager", "compiled"],
+)
+def test_same_work_step_for_step_with_weight_decay_and_speed_up(tmp_path, compile_model):
+    """Every step's loss and the final weights of the plain loop and the template (monitor on), with
+    weight decay and train's speed_up (on a CPU: `model.compile`; channels_last and cuDNN autotuning are
+    a GPU's): both sides run the same optimizer, schedule and compiled graph."""
+    keys = [*TINY, "optimizer.weight_decay=0.01", f"model.compile={str(compile_model).lower()}"]
+    setup = Setup.create(config.load([*keys, "logger=none", "stats.every_n_steps=2"]), torch.device("cpu"))
+    plain, plain_model = plain_loop(setup)
+    template, template_model = template_loop(setup, True, tmp_path / "template")
+    assert len(template["losses"]) == len(plain["losses"]) == len(setup.batches)
+    assert template["losses"] == pytest.approx(plain["losses"], rel=1e-5)
+    trained, reference = template_model.state_dict(), plain_model.state_dict()
+    assert trained.keys() == reference.keys()
+    for name, value in reference.items():
+        torch.testing.assert_close(trained[name], value, rtol=1e-5, atol=1e-7, msg=name)
+    # the decay acted: the same plain run without it ends elsewhere
+    keys[-2] = "optimizer.weight_decay=0"
+    _, undecayed = plain_loop(Setup.create(config.load([*keys, "logger=none"]), torch.device("cpu")))
+    assert any(not torch.allclose(undecayed.state_dict()[name], value) for name, value in reference.items())
 
 
 def test_plain_loop_really_trains(bench):
