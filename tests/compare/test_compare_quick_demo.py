@@ -26,7 +26,10 @@ def test_quick_demo_kaiming_learns_and_glorot_stays_at_chance(tmp_path):
 
     rows = reproduce._rows("this machine", folder)
     assert sorted((row["init"], row["seed"]) for row in rows) == [
-        ("glorot", 0), ("glorot", 1), ("kaiming", 0), ("kaiming", 1)
+        ("glorot", 0),
+        ("glorot", 1),
+        ("kaiming", 0),
+        ("kaiming", 1),
     ]
     failed = [row for row in rows if row["holds"] != "yes"]
     assert not failed, failed
