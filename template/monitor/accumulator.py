@@ -161,10 +161,7 @@ class Accumulator:
         # pass, and on a CPU ten times faster (0.5 ms against 6 ms for a 2M-value activation). The norm
         # is taken of the values over their largest magnitude, so 1e20s do not overflow float32.
         mean = x.mean()
-        centred = x - mean
-        peak = _peak(centred).clamp(min=torch.finfo(x.dtype).tiny)
-        norm = torch.linalg.vector_norm(centred / peak).double() * peak.double()
-        var = norm * norm / x.numel()
+        var = _squared_norm(x - mean) / x.numel()
         self.sums[index, block] += x.numel()
         self.sums[index, block + 1 : block + 4] += (
             torch.stack((mean.double(), var, mean.double() ** 2)) * x.numel()
