@@ -7,6 +7,13 @@ at depths where the ordered and chaotic phases do not. Xiao et al. 2018 add orth
 weights there, which makes the input-output Jacobian's singular values concentrate too. σ²_w is computed
 from the activation the model actually uses (its first elementwise module) by `meanfield`, so a tanh
 net gets σ²_w = 1.761 at σ²_b = 0.05, and ReLU (critical only at σ²_b = 0) gets He's 2.
+
+`start=fixed_point` scales the first layer so that its pre-activations start at the length map's fixed
+point q* on inputs of unit second moment (every data module standardises each channel): Pennington et
+al. 2017 and Xiao et al. 2018 feed their nets inputs at q*. With `start=input` a standardised image puts
+the first layer at q ≈ σ²_w, and near σ²_b = 0 the length map returns to q* only as a power law: at σ²_b
+= 1e-8 tanh's q falls from 0.35 to 0.006 over 128 layers, χ₁ < 1 all the way, and the Jacobian's mean
+squared singular value ends near 0.03 instead of 1.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
+import torch
 from torch import nn
 
 from template.errors import UsageError
@@ -36,15 +44,16 @@ def activation_of(model: nn.Module) -> nn.Module:
 @register(
     "critical",
     convention="Schoenholz et al. 2017 (order-to-chaos line) for the model's activation; orthogonal: "
-    "Xiao et al. 2018's delta-orthogonal convs",
+    "Xiao et al. 2018's delta-orthogonal convs; start=fixed_point: the first layer at q* (their inputs)",
     formula="σ²_w with χ₁(σ²_w, σ²_b) = 1, σ²_b = bias_var; normal: W ~ N(0, σ²_w/fan_in); orthogonal: "
-    "centre tap gain·Q, gain = √(σ²_w c_out/c_in); b ~ N(0, σ²_b)",
+    "centre tap gain·Q, gain = √(σ²_w c_out/c_in); b ~ N(0, σ²_b); fixed_point: first W ×√((q*−σ²_b)/σ²_w)",
 )
 def critical(
     model: nn.Module,
     *,
     bias_var: NonNegative = 0.05,
     distribution: Literal["normal", "orthogonal"] = "normal",
+    start: Literal["input", "fixed_point"] = "input",
 ) -> dict[str, str]:
     phi = activation_of(model)
     weight_var = meanfield.critical_weight_var(phi, bias_var)
@@ -54,7 +63,15 @@ def critical(
             "(no σ²_w in [0.1, 20] with χ₁ = 1); try a smaller bias_var"
         )
     label = f"critical (σ²_w={weight_var:.4g}, σ²_b={bias_var:g}, {distribution})"
-    return _draw(model, weight_var, bias_var, distribution, label)
+    set_by = _draw(model, weight_var, bias_var, distribution, label)
+    if start == "fixed_point":
+        first = next(iter(layers(model)))
+        q_star = meanfield.fixed_point(phi, weight_var, bias_var)
+        # n·Var[w]·E[x²] + σ²_b = q* with E[x²] = 1: the weights' variance times (q* − σ²_b)/σ²_w
+        with torch.no_grad():
+            first.weight.mul_(math.sqrt((q_star - bias_var) / weight_var))
+        set_by[first.param("weight")] = f"{label}, scaled to start at q*={q_star:.4g}"
+    return set_by
 
 
 @register(

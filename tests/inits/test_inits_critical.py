@@ -56,3 +56,50 @@ def test_a_model_without_an_activation_or_a_critical_point_is_refused_in_one_lin
     model = nn.Sequential(nn.Linear(3, 3), nn.Sigmoid(), nn.Linear(3, 1))
     with pytest.raises(UsageError, match=r"^init.options.bias_var=5: Sigmoid has no critical point there"):
         inits.initialize(model, "critical", bias_var=5.0)
+
+
+@pytest.mark.parametrize("distribution", ["orthogonal", "normal"])
+def test_start_at_the_fixed_point_puts_the_first_layer_at_q_star_on_unit_inputs(distribution):
+    """start=fixed_point: on inputs of unit second moment the first layer's pre-activations have second
+    moment q* (tanh, σ²_b = 1e-6: q* = 0.00925), the rest of the net keeps σ²_w. The tolerance is four
+    standard errors: the weights' own spread (a normal draw of 27 × 64 weights: √(2/1728) = 3.4 %; none
+    for delta-orthogonal, whose centre tap has orthonormal columns) and the inputs' (√(2/N), N = 3 · 16 ·
+    16 · 256 independent pixels, 0.4 %)."""
+    torch.manual_seed(0)
+    model = models.build("vanilla", depth=6, width=64, activation="tanh")
+    report = inits.initialize(
+        model, "critical", bias_var=1e-6, distribution=distribution, start="fixed_point"
+    )
+    q_star = 0.0092504
+    x = torch.randn(256, 3, 32, 32)
+    with torch.no_grad():
+        h = model.conv1(x)
+    stderr = (
+        math.sqrt(2 / 1728 + 2 / (3 * 16 * 16 * 256)) if distribution == "normal" else math.sqrt(2 / 196608)
+    )
+    assert h.square().mean().item() == pytest.approx(q_star, rel=4 * stderr)
+    assert report.set_by["conv1.weight"].endswith("scaled to start at q*=0.00925")
+    centre = model.conv3.weight.detach()[:, :, 1, 1]
+    if distribution == "orthogonal":
+        torch.testing.assert_close(centre @ centre.T, 1.0182526 * torch.eye(64), atol=1e-5, rtol=0)
+
+
+def test_the_critical_line_holds_where_the_length_map_converges_slowly():
+    """At σ²_b = 1e-8 tanh's fixed point q* = 0.001965 attracts as slowly as 1 − 2q* a layer; χ₁ must
+    still be 1 there to 1e-9, or 200 layers multiply the gradient by χ₁²⁰⁰ ≠ 1. Independent check: on the
+    critical line σ²_w = 1/E[φ′²](q*) and σ²_b = q* − σ²_w E[φ²](q*), solved in q* by bisection."""
+    from template.monitor import meanfield
+
+    phi = nn.Tanh()
+
+    def bias_var_at(q):
+        return q - float(meanfield.moment(phi, q)) / float(meanfield.moment(phi, q, derivative=True))
+
+    low, high = 1e-6, 1.0
+    for _ in range(100):
+        middle = math.sqrt(low * high)
+        low, high = (middle, high) if bias_var_at(middle) < 1e-8 else (low, middle)
+    q_star = math.sqrt(low * high)
+    weight_var = meanfield.critical_weight_var(phi, 1e-8)
+    assert weight_var == pytest.approx(1 / float(meanfield.moment(phi, q_star, derivative=True)), rel=1e-9)
+    assert meanfield.fixed_point(phi, weight_var, 1e-8) == pytest.approx(q_star, rel=1e-6)
