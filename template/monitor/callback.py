@@ -190,22 +190,26 @@ class VarianceMonitor(Callback):
         try:
             span = jacobian.stretch(self._model, self._names, x, *self.jacobian_span)
             self._spectrum = jacobian.measure(self._model, x, span, self.jacobian_probes)
-            self._span = span
+            self._span, self._weight_terms = span, jacobian.weight_terms(self._model, span)
+            self._position_theory = jacobian.position_theory(self._model, span, _activation(self._model), x)
             if self._step == 0:  # the histogram's exact spectrum, where the Jacobian is small enough
                 self._dense = jacobian.dense(self._model, x, span)
         finally:
             accumulator.active = accumulator.armed = True
 
     def _spectrum_with_theory(self, stats: dict[str, np.ndarray]) -> dict:
-        expected = jacobian.theory(
-            self._model,
+        expected = self._position_theory or jacobian.theory(
             self._span,
             self._names,
             stats["act_var_theory"],
             stats["grad_var_theory"],
             _activation(self._model),
+            self._weight_terms,
         )
         spectrum = dict(self._spectrum)
+        spectrum["theory"] = expected[
+            "kind"
+        ]  # mean_field, or position (no layer of the stretch mixes positions)
         spectrum["sv2_mean_theory"] = _number(expected["sv2_mean"])
         spectrum["sv2_nvar_theory"] = _number(expected["sv2_nvar"])
         spectrum["partial"] = [

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+THEORY_LABELS = {"mean_field": "chained backward theory", "position": "theory, position by position"}
+
 
 def variance_vs_depth(
     names: Sequence[str], stats: dict[str, np.ndarray], band_level: float, step: int
@@ -105,7 +107,8 @@ def _png(figure: Figure) -> bytes:
 def jacobian_spectrum(spectrum: dict, squared: np.ndarray | None) -> bytes:
     """Left: the histogram of one sample's squared singular values (the dense Jacobian, where it is small
     enough), with the estimated mean; right: the partial Jacobians' mean squared singular value along the
-    stretch, measured (± two standard errors) and chained from the backward theory."""
+    stretch, measured (± two standard errors) and from the theory (chained backward map, or position by
+    position where no layer mixes positions)."""
     figure = Figure(figsize=(11, 4.2), layout="constrained")
     histogram, partial = figure.subplots(1, 2)
     title = (
@@ -134,7 +137,7 @@ def jacobian_spectrum(spectrum: dict, squared: np.ndarray | None) -> bytes:
         depth, _positive(measured), yerr=2 * np.nan_to_num(error), fmt="o-", markersize=3, label="measured"
     )
     partial.plot(depth, _positive([_nan(row["sv2_mean_theory"]) for row in rows]), ":", color="tab:green",
-                 linewidth=2, label="chained backward theory")  # fmt: skip
+                 linewidth=2, label=THEORY_LABELS.get(spectrum.get("theory"), "theory"))  # fmt: skip
     names = [row["layer"] for row in rows]
     ticks = np.unique(np.linspace(0, len(names) - 1, min(len(names), 12)).round().astype(int))
     partial.set_xticks(depth[ticks], [names[i] for i in ticks], rotation=90, fontsize=7)

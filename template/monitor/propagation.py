@@ -168,7 +168,7 @@ class Propagation:
         return self._stop(node, f"{node.op} {node.target} is not modelled")
 
     def _weight_layer(self, name: str, module: nn.Module, x: Signal) -> Signal:
-        weight_var, bias_var = self._variances.get(name) or _variances(module)
+        weight_var, bias_var = self._variances.get(name) or parameter_variances(module)
         if isinstance(module, nn.Linear):
             fan = module.in_features
             m, mab = x.m.mean().reshape(1, 1), x.mab.mean().reshape(1, 1)
@@ -271,13 +271,13 @@ class Propagation:
             return []
         module = self._module(node) if node.op == "call_module" else None
         if isinstance(module, nn.Conv2d):
-            weight_var, _ = self._variances.get(node.target) or _variances(module)
+            weight_var, _ = self._variances.get(node.target) or parameter_variances(module)
             spread = (
                 _conv_transpose(g, module, x.m.shape) * weight_var * (module.out_channels // module.groups)
             )
             return [(sources[0], spread)]
         if isinstance(module, nn.Linear):
-            weight_var, _ = self._variances.get(node.target) or _variances(module)
+            weight_var, _ = self._variances.get(node.target) or parameter_variances(module)
             return [(sources[0], torch.full_like(x.m, float(g.mean()) * weight_var * module.out_features))]
         if isinstance(module, ELEMENTWISE_MODULES):
             return [(sources[0], self._slope(module, x) * g)]
@@ -339,7 +339,7 @@ def _distinct(*maps: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
     return list(distinct), inverse
 
 
-def _variances(module: nn.Module) -> tuple[float, float]:
+def parameter_variances(module: nn.Module) -> tuple[float, float]:
     weight = module.weight.detach().double()
     bias = getattr(module, "bias", None)
     return float(weight.var(correction=0)), float(
