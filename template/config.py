@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +136,14 @@ def validate(cfg: DictConfig) -> None:
     for key, choices in registry_choices().items():
         _check_choice(key, OmegaConf.select(cfg, key), choices)
     inits.check_options(cfg.init.name, OmegaConf.to_container(cfg.init.options))
-    _check_list("compare.inits", list(cfg.compare.inits), "[kaiming,glorot]", inits.available())
+    variants = list(cfg.compare.variants)
+    for label in variants:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", label):
+            raise UsageError(
+                f"compare.variants: {label!r} is not a usable label (it names run folders); "
+                "use letters, digits, '_', '-' and '.'"
+            )
+    _check_list("compare.inits", list(cfg.compare.inits), "[kaiming,glorot]", inits.available() + variants)
     _check_list("compare.seeds", list(cfg.compare.seeds), "[0,1,2]")
     for key, choices in CHOICES.items():
         _check_choice(key, OmegaConf.select(cfg, key), choices)

@@ -4,6 +4,7 @@ figure (validation error against epoch, one curve per init) and the variance at 
     make compare EXPERIMENT=he2015_30layer INITS="kaiming glorot" SEEDS="0 1 2"
     python -m template compare experiment=he2015_30layer 'compare.inits=[kaiming,glorot]'
     template.compare.run(["experiment=quick_demo", "compare.seeds=[0,1]"])  # -> the comparison folder
+    make compare EXPERIMENT=xiao2018   # compare.variants: runs that differ in more than the init's name
 
 Each run is an ordinary run — `train(config.load([...]))`, its own folder under `runs_dir`, named after
 the comparison and grouped under its name in W&B — trained one after the other in this process, so
@@ -67,7 +68,12 @@ def run(overrides: Sequence[str] = ()) -> Path:
     runs_dir = Path(base.runs_dir).resolve()
     stamp = f"compare-{datetime.now():%Y%m%d-%H%M%S}-{base.experiment or 'default'}"
     name = _unused_name(runs_dir, stamp, chosen_inits, seeds)
-    plan = [(init, seed, _run_config(name, overrides, init, seed)) for init in chosen_inits for seed in seeds]
+    variants = base.compare.variants
+    plan = [
+        (init, seed, _run_config(name, overrides, init, seed, variants))
+        for init in chosen_inits
+        for seed in seeds
+    ]
     folder = runs_dir / name
     try:
         (folder / "plots").mkdir(parents=True)
@@ -120,10 +126,21 @@ def _refuse_multi_process(cfg: DictConfig) -> None:
         )
 
 
-def _run_config(name: str, overrides: list[str], init: str, seed: int) -> DictConfig:
+def _run_config(name: str, overrides: list[str], init: str, seed: int, variants) -> DictConfig:
     """The user's overrides between the comparison's defaults (its W&B group, which they may replace)
-    and what is set per run."""
-    per_run = [f"init.name={init}", f"seed={seed}", f"run_name={_run_name(name, init, seed)}"]
+    and what is set per run: `init.name=<init>`, or a `compare.variants` label's own overrides."""
+    if init in variants:
+        made_of = list(variants[init])
+        for override in made_of:
+            key = override.partition("=")[0].strip()
+            if key in PER_RUN_KEYS[2:]:
+                raise UsageError(
+                    f"compare.variants.{init} sets {key}, which compare sets for each run; "
+                    "a variant may set any key but seed, run_name and resume"
+                )
+    else:
+        made_of = [f"init.name={init}"]
+    per_run = [*made_of, f"seed={seed}", f"run_name={_run_name(name, init, seed)}"]
     return config.load([f"logger.group={name}", *overrides, *per_run])
 
 
