@@ -59,7 +59,7 @@ def _rows(setting: str, folder: Path) -> list[dict]:
         for run in result["runs"]:
             summary = json.loads((folder.parent / run["run_dir"] / "summary.json").read_text())
             accs = [row["val/acc"] for row in summary["epochs"]]
-            drop = max((max(accs[:i]) - accs[i] for i in range(WARMUP_EPOCHS + 1, len(accs))), default=0.0)
+            drop = max([0.0, *(max(accs[:i]) - accs[i] for i in range(WARMUP_EPOCHS + 1, len(accs)))])
             acc = run["val/acc"]
             holds = (
                 acc >= KAIMING_AT_LEAST and drop <= LARGEST_DROP

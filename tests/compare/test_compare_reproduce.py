@@ -33,3 +33,9 @@ def folder_with(tmp_path, init: str, final: float, accs: list[float]):
 def test_each_run_is_judged_by_its_final_accuracy_and_its_curve(tmp_path, init, accs, holds):
     (row,) = reproduce._rows("1 thread", folder_with(tmp_path, init, accs[-1], accs))
     assert (row["setting"], row["init"], row["seed"], row["holds"]) == ("1 thread", init, 4, holds)
+
+
+def test_a_curve_that_only_rises_has_no_drop(tmp_path):
+    accs = [0.1, 0.2, 0.3, 0.5, 0.7, 0.85, 0.9]
+    (row,) = reproduce._rows("2 threads", folder_with(tmp_path, "kaiming", 0.9, accs))
+    assert row["drop"] == 0.0  # not -0.05: a new best after the warm-up is no drop
