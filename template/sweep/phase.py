@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -92,9 +93,20 @@ def point_overrides(base: list[str], cfg: DictConfig, point: dict, folder: Path)
     ]
 
 
+def thread_share(executor: str, parallel: int) -> int | None:
+    """torch threads for each of the local executor's `parallel` processes: the cores shared out. Left to
+    torch (None) elsewhere — in this process (debug), or a SLURM task on cores of its own. Each process at
+    torch's default (every core) would oversubscribe the machine, and a torch thread that waits for a core
+    spins: two 2-thread runs on 2 cores took 12 times as long a step as one."""
+    return max(1, (os.cpu_count() or 1) // parallel) if executor == "local" else None
+
+
 def train_point(point: dict) -> dict:
     """One point of the sweep, in the job's process: an ordinary run; its final accuracy."""
     from template.train import train
+
+    if point.get("threads"):
+        torch.set_num_threads(point["threads"])
 
     run_dir = train(config.load(point["overrides"]))
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -135,7 +147,11 @@ def main(overrides: list[str]) -> int:
     sweep = None
     if phase.sweep:
         started = time.monotonic()
-        todo = [{**p, "overrides": point_overrides(overrides, cfg, p, folder)} for p in points(cfg)]
+        threads = thread_share(phase.executor, phase.parallel)
+        todo = [
+            {**p, "overrides": point_overrides(overrides, cfg, p, folder), "threads": threads}
+            for p in points(cfg)
+        ]
         for p in todo:  # every point's config is checked before anything runs
             config.load(p["overrides"])
         records = engine.run(todo, train_point, folder, phase.executor, phase.parallel, phase.timeout_min,

@@ -152,7 +152,7 @@ def _spectrum(net, seed: int) -> tuple[dict, dict | None]:
     return jacobian.measure(net, x, span, probes=8), jacobian.position_theory(net, span, phi, x)
 
 
-XIAO = {"distribution": "orthogonal", "bias_var": 1e-8, "start": "fixed_point"}  # configs/experiment/xiao2018
+XIAO = {"distribution": "orthogonal", "bias_var": 1e-8, "start": "fixed_point"}  # the README's isometric net
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

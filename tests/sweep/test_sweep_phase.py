@@ -64,3 +64,10 @@ def test_bad_input_is_one_line(tmp_path, capsys, override, message):
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not list(tmp_path.iterdir())
+
+
+def test_local_processes_share_the_cores_and_other_executors_keep_torchs_default(monkeypatch):
+    monkeypatch.setattr(phase.os, "cpu_count", lambda: 16)
+    assert phase.thread_share("local", 2) == 8
+    assert phase.thread_share("local", 32) == 1  # never 0
+    assert phase.thread_share("debug", 2) is None and phase.thread_share("slurm", 64) is None
