@@ -3,15 +3,15 @@
 A stem of two stride-2 3×3 convolutions (CIFAR's 32×32 → 8×8, MNIST's 28×28 → 7×7), then `depth − 3`
 stride-1 3×3 convolutions of `width` channels at that size, global average pooling and one linear
 classifier. Every conv after the stem maps a space onto itself, so its Jacobian is square and can be an
-isometry: with delta-orthogonal weights on the critical line of tanh, the
-spectrum of the whole stack stays concentrated at any depth (Pennington et al. 2017), which is what lets
-these nets train at hundreds or thousands of layers. Where the plain net spends its layers on 32×32 maps,
-this one spends them at 8×8, 16 times cheaper per layer: a 200-layer net trains on two CPU cores.
-Padding is zeros, torch's default. Delta-orthogonal weights are zero off the centre tap, so at init the
-padding changes nothing for them; Gaussian weights lose variance at the border (a border unit sums fewer
-inputs: 28 of 64 positions at 8×8), which the mean-field theory models position by position and which,
-over a hundred layers, vanishes their gradient by orders of magnitude. Circular padding (Xiao et al.'s
-theory) removes that, but costs 3–5× the time of a step on a CPU (torch pads by copying).
+isometry: with delta-orthogonal weights on the critical line of tanh, as σ²_b → 0, the spectrum of the
+whole stack stays concentrated with depth (Pennington et al. 2017; README: ν = 0.12–0.16 at 128 layers
+of width 16, σ²_b = 1e-8), which is what let Xiao et al. train these nets at thousands of layers. Where
+the plain net spends its layers on 32×32 maps, this one spends them at 8×8, 16 times cheaper per layer:
+a step of the 200-layer net takes about 0.2 s on one CPU core.
+Padding is circular, as in Xiao et al.'s theory: with zero padding a border unit sums fewer inputs (28 of
+64 positions at 8×8 are on the border), and over a hundred layers the gradient of a Gaussian-initialised
+net shrinks by orders of magnitude for that reason alone. Delta-orthogonal weights are zero off the centre
+tap, so at init the padding changes nothing for them.
 `depth` counts weight layers, the classifier included.
 """
 
