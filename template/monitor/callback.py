@@ -207,9 +207,8 @@ class VarianceMonitor(Callback):
             self._weight_terms,
         )
         spectrum = dict(self._spectrum)
-        spectrum["theory"] = expected[
-            "kind"
-        ]  # mean_field, or position (no layer of the stretch mixes positions)
+        # mean_field, or position (no layer of the stretch mixes positions)
+        spectrum["theory"] = expected["kind"]
         spectrum["sv2_mean_theory"] = _number(expected["sv2_mean"])
         spectrum["sv2_nvar_theory"] = _number(expected["sv2_nvar"])
         spectrum["partial"] = [
