@@ -96,6 +96,6 @@ def test_naming_another_scheme_drops_the_experiments_init_options():
     while options given with it, or the experiment's own scheme named again, keep theirs."""
     assert dict(config.load(["experiment=xiao2018", "init=kaiming"]).init.options) == {}
     kept = config.load(["experiment=xiao2018", "init.name=critical", "init.options.distribution=normal"])
-    assert dict(kept.init.options) == {"distribution": "normal", "bias_var": 0.05, "start": "fixed_point"}
+    assert dict(kept.init.options) == {"distribution": "normal", "bias_var": 0.001, "start": "fixed_point"}
     given = config.load(["experiment=xiao2018", "init=kaiming", "init.options.mode=fan_out"])
     assert dict(given.init.options) == {"mode": "fan_out"}

@@ -40,6 +40,7 @@ weights.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -149,7 +150,9 @@ def measure(
     was_training = model.training
     model.eval()
     try:
-        with torch.enable_grad():
+        with torch.enable_grad(), warnings.catch_warnings():
+            # torch's forward-mode decompositions call its own deprecated torch.jit.script on the first jvp
+            warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated")
             return _measure(model, x.detach(), span, probes, power_iterations, seed)
     finally:
         model.train(was_training)
