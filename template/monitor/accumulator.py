@@ -3,10 +3,13 @@
 Why it is shaped this way:
 - A step that does not log must not make the host wait for the device: no `.item()`, no
   `if tensor:`, no copy to the CPU. Everything per step is a kernel launch whose result stays on the
-  device, including the non-finite check: each monitored output's largest magnitude is probed (its
-  max and min, the cheapest reductions there are; it is finite only if every element is, and unlike
-  a norm it cannot overflow: a layer of finite values near 1e20 is finite) and the first step at
-  which it was not is kept per layer with `torch.where`.
+  device, including the non-finite check: each monitored output's sum is probed — NaN or infinite if
+  any element is, and one pass, the cheapest reduction there is (on a CPU 2.4 times cheaper than a max
+  and a min: 85 against 206 µs for 2M float32 values at two threads) — and the first step at which it
+  was not finite is kept per layer with `torch.where`. A sum can also overflow float32 (3.4e38) where
+  every element is finite, which needs values averaging above ~1e32 in a 2M-value layer: such a layer
+  counts as non-finite, one layer before its values would overflow anyway. Finite values near 1e30
+  are finite.
 - Hooks are registered once and gated by two Python flags, `active` (probe this step) and `armed`
   (also accumulate the full statistics). Adding and removing hooks would make torch.compile
   recompile; a flag costs it one graph per flag combination, compiled once.
@@ -128,9 +131,9 @@ class Accumulator:
     def _forward(self, index: int, module: nn.Module, inputs: tuple, output) -> None:
         if not self.active or not isinstance(output, Tensor):
             return
-        probe = _peak(output.detach())  # inf or NaN if any element is
+        probe = output.detach().sum()  # inf or NaN if any element is (module docstring)
         previous = self._probes[index]
-        self._probes[index] = probe if previous is self._zero else torch.maximum(previous, probe)
+        self._probes[index] = probe if previous is self._zero else previous + probe
         if not self.armed:
             return
         self._add(index, ACT, output)
@@ -266,7 +269,7 @@ def _float(x: Tensor) -> Tensor:
 def _peak(x: Tensor) -> Tensor:
     """The largest magnitude, max(max x, −min x): NaN if any element is NaN, inf if any is infinite. Not
     `vector_norm(ord=inf)`, which on a CPU is 28 times slower (6.1 ms against 0.22 ms for 2M float32
-    values at one thread) — this runs on every monitored output of every step."""
+    values at one thread)."""
     if x.numel() == 0:
         return x.new_zeros(())
     return torch.maximum(x.amax(), x.amin().neg())

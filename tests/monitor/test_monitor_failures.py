@@ -115,21 +115,23 @@ def test_an_infinite_activation_is_named_at_its_layer():
 
 
 class Huge(Classifier):
-    """Scales the last conv so its outputs are finite values near 1e20, whose float32 norm overflows."""
+    """Scales the last conv so its outputs are finite values near `scale`, whose float32 norm overflows."""
 
-    def __init__(self, model):
+    def __init__(self, model, scale: float):
         super().__init__(model)
         with torch.no_grad():
-            model.features[6].weight.mul_(1e20)
-            model.classifier.weight.mul_(1e-20)
+            model.features[6].weight.mul_(scale)
+            model.classifier.weight.div_(scale)
 
 
-def test_finite_values_near_1e20_are_not_called_non_finite():
+# (1e30, one step: the first update makes the classifier's own outputs overflow, truly non-finite)
+@pytest.mark.parametrize(("scale", "steps"), [(1e20, 2), (1e30, 1)])
+def test_finite_values_near_1e20_and_1e30_are_not_called_non_finite(scale, steps):
     torch.manual_seed(0)
     monitor = VarianceMonitor(every_n_steps=1)
-    trainer(2, callbacks=[monitor]).fit(Huge(PlainCNN(5, 8, "kaiming")), loader(16, (3, 8, 8), 8))
+    trainer(steps, callbacks=[monitor]).fit(Huge(PlainCNN(5, 8, "kaiming"), scale), loader(16, (3, 8, 8), 8))
     layer = next(x for x in monitor.at_init["layers"] if x["name"] == "features.6")
-    assert 1e38 < layer["act_var"] < 1e42  # recorded, in float64, where float32 would read inf
+    assert 1e-2 * scale**2 < layer["act_var"] < 1e2 * scale**2  # in float64, where float32 would read inf
 
 
 def test_on_nonfinite_warn_warns_once_and_trains_on(caplog):
