@@ -71,6 +71,15 @@ def test_tanh_critical_line_matches_scipy_and_schoenholz(bias_var):
         assert ours == pytest.approx(1.761, abs=1e-3)  # Schoenholz et al. 2017, Fig. 1
 
 
+def test_tanh_critical_line_at_zero_bias_is_one_over_the_slope_at_zero_squared():
+    """σ²_b = 0: q* = 0 up to σ²_w = 1/tanh′(0)² = 1, so χ₁ = 1 exactly there. Just above it q* is tiny
+    and Newton's last steps hop between two neighbours of the root (2.2e-13 apart at σ²_w = 1.001, on an
+    Intel Xeon); taking the unpolished iterate instead put the line at 1.0014."""
+    q = meanfield.fixed_point(torch.tanh, 1.001, 0.0)
+    assert float(meanfield.length_map(torch.tanh, q, 1.001, 0.0)) == pytest.approx(q, rel=1e-12)
+    assert meanfield.critical_weight_var(torch.tanh, 0.0) == pytest.approx(1.0, abs=1e-6)
+
+
 def test_depth_scale_diverges_on_the_critical_line_and_is_finite_off_it():
     critical = meanfield.critical_weight_var(torch.tanh, 0.05)
     scales = [
