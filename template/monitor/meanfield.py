@@ -138,8 +138,6 @@ def _newton(excess, q: float, steps: int = 50) -> float:
         value = excess(q)
         if abs(value) < smallest:
             best, smallest = q, abs(value)
-        if value == 0:
-            return q
         h = 1e-6 * q
         slope = (excess(q + h) - excess(q - h)) / (2 * h)
         if slope == 0 or not math.isfinite(slope):
