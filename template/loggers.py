@@ -3,8 +3,10 @@ TensorBoard or CSV logger. The variance monitor logs its scalars through whichev
 
 from __future__ import annotations
 
+import os
 import secrets
 import string
+import sys
 from pathlib import Path
 
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
@@ -21,6 +23,7 @@ def _wandb(cfg: DictConfig, run_dir: Path, resume_id: str | None) -> WandbLogger
     # announces its W&B run itself, before fit (template/run_info.py), instead of wandb's banners; the id
     # is drawn here so that it can, without starting wandb early (a resumed run's id may still be held
     # for a moment by the killed process's wandb service).
+    _own_wandb_service()
     logger = WandbLogger(
         project=cfg.logger.project,
         group=cfg.logger.group,
@@ -56,12 +59,35 @@ def available() -> list[str]:
     return list(LOGGERS)
 
 
-def finish_logger(logger: Logger | None) -> None:
-    """Lightning never calls `wandb.finish()`; without it an offline run's file may be incomplete."""
-    if isinstance(logger, WandbLogger) and logger._experiment is not None:
-        import wandb
+def _own_wandb_service() -> None:
+    """Start this run's own W&B service rather than join one a parent process exported.
 
+    wandb shares its service with child processes through WANDB_SERVICE. A run registered in a parent's
+    service (a notebook or a test that used wandb, then ran `make train`) has its file closed when that
+    parent's service gets round to it, and a process that does not own its service cannot wait for it:
+    `make train` would return with the last block of its run file not yet on disk."""
+    os.environ.pop("WANDB_SERVICE", None)
+
+
+def finish_logger(logger: Logger | None) -> None:
+    """Lightning never calls `wandb.finish()`, so a W&B run is finished here."""
+    if isinstance(logger, WandbLogger) and logger._experiment is not None:
+        close_wandb()
+
+
+def close_wandb() -> None:
+    """Finish the open W&B run, if any, and wait until its file is complete on disk.
+
+    `wandb.finish()` returns once the run's exit is recorded, but the service closes the file (writing
+    its last 32 KiB block) only after that, on its own time; `wandb.teardown()` waits for the service to
+    end, so the run folder is whole when `train` returns. The next run starts a fresh service."""
+    if "wandb" not in sys.modules:
+        return
+    import wandb
+
+    if wandb.run is not None:
         wandb.finish()
+    wandb.teardown()
 
 
 def wandb_run_id(logger: Logger | None) -> str | None:

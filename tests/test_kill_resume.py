@@ -48,16 +48,7 @@ def start(tmp_path: Path, *args: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, which a SIGKILL of the job takes down whole
-        env=own_wandb_service(),
     )
-
-
-def own_wandb_service() -> dict[str, str]:
-    """The environment without WANDB_SERVICE: a pytest process that has run wandb exports its service's
-    address, and a training process started from it would register its run there, where a SIGKILL of
-    the training job leaves the run registered ("run ID ... is in use" on resume). A job of its own
-    starts its own service, as a user's does."""
-    return {key: value for key, value in os.environ.items() if key != "WANDB_SERVICE"}
 
 
 def finish(process: subprocess.Popen) -> tuple[int, str]:

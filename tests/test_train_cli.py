@@ -3,6 +3,7 @@ summary.json, the offline W&B run read back from its file, and one-line refusals
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 from provenance_check import assert_true_provenance
+from wandb.sdk.lib.service.service_token import UnixServiceToken
 from wandb_reader import read_run
 
 from template.__main__ import main
@@ -36,14 +38,14 @@ TINY = [
 SECRET = "0123456789abcdef0123456789abcdef01234567"  # a W&B API key's shape
 
 
-def run_cli(tmp_path, *args, check=True):
+def run_cli(tmp_path, *args, check=True, env=None):
     result = subprocess.run(
         [sys.executable, "-m", "template", *args, f"runs_dir={tmp_path / 'runs'}"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "WANDB_API_KEY": SECRET},
+        env={**os.environ, "WANDB_API_KEY": SECRET, **(env or {})},
     )
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
@@ -95,6 +97,24 @@ def test_wandb_run_has_step0_statistics_for_every_layer(tiny_run):
         name = layer["name"]
         assert merged[f"act_var/{name}"] == pytest.approx(layer["act_var"], rel=1e-6)
         assert any(key.startswith(f"act_hist/{name}") for key in merged), name
+
+
+def test_a_run_started_by_a_process_that_shares_its_wandb_service_still_writes_through_its_own(tmp_path):
+    """wandb hands its service to child processes through WANDB_SERVICE. A run registered in a parent's
+    service is closed on that service's time, so `make train` could return before its file is whole. The
+    service exported here listens and never answers: a run that joined it would hang in wandb.init and
+    fail; one that starts its own service trains, and its file reads back to the last step."""
+    silent = socket.socket(socket.AF_UNIX)
+    silent.bind(str(tmp_path / "service.sock"))
+    silent.listen()
+    token = UnixServiceToken(parent_pid=os.getpid(), path=str(tmp_path / "service.sock")).env_value
+    try:
+        run_cli(tmp_path, "train", "init=kaiming", *TINY, env={"WANDB_SERVICE": token})
+    finally:
+        silent.close()
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    steps = [row["trainer/global_step"] for row in read_run(run_dir).history if "train/loss" in row]
+    assert steps == [0, 1]
 
 
 def test_no_secret_is_written_into_the_run_folder(tiny_run):

@@ -63,7 +63,8 @@ def read_run(folder: str | Path) -> OfflineRun:
 
 
 def _records(data: bytes):
-    """The payloads of the log, pieces reassembled; raises on a bad header or checksum."""
+    """The payloads of the log, pieces reassembled; raises on a bad header or checksum, and on a file that
+    ends inside a record (one read before wandb closed it)."""
     ident, magic, _version = FILE_HEADER.unpack_from(data)
     if ident != b":W&B" or magic != 0xBEE1:
         raise ValueError(f"not a W&B run file (header {data[:7]!r})")
@@ -90,6 +91,10 @@ def _records(data: bytes):
             pending = None
         else:
             raise ValueError(f"unknown record type {kind} at byte {start - RECORD_HEADER.size}")
+    if pending is not None:  # a FIRST piece whose LAST never came: the writer had not finished
+        raise ValueError(
+            f"the run file ends inside a record ({len(pending)} bytes of it), at byte {len(data)}"
+        )
 
 
 def _key(item) -> str:

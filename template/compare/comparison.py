@@ -29,6 +29,7 @@ from template import config, provenance, run_folder
 from template.compare import plots, results
 from template.compare.results import Run
 from template.errors import UsageError
+from template.loggers import close_wandb
 from template.monitor import NonFiniteError
 from template.train import Interrupted, train
 
@@ -90,7 +91,7 @@ def run(overrides: Sequence[str] = ()) -> Path:
             train(cfg)
         except NonFiniteError as error:
             record.error = str(error)
-            _finish_wandb()  # the stopped run's W&B run would otherwise swallow the next run's logs
+            close_wandb()  # the stopped run's W&B run would otherwise swallow the next run's logs
             print(f"compare: init={init} seed={seed} stopped: {error}", file=sys.stderr)
         except Interrupted:
             done.append(record)
@@ -157,11 +158,3 @@ def _unused_name(runs_dir: Path, name: str, chosen_inits, seeds) -> str:
         count += 1
         candidate = f"{name}-{count}"
     return candidate
-
-
-def _finish_wandb() -> None:
-    if "wandb" in sys.modules:
-        import wandb
-
-        if wandb.run is not None:
-            wandb.finish()
