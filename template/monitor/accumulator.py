@@ -197,8 +197,7 @@ class Accumulator:
         flat = _float(x).flatten(1)  # (B, D)
         if flat.shape[0] == 0:
             return
-        peak = torch.maximum(flat.amax(dim=1, keepdim=True), flat.amin(dim=1, keepdim=True).neg())
-        scaled = flat / peak.clamp(min=torch.finfo(flat.dtype).tiny)  # the one temporary
+        scaled = flat / _scale(flat, dim=1)  # the one temporary
         squares = scaled.square().sum(dim=1, keepdim=True)  # torch's sum, as in `_centred_squares`
         norms = squares.sqrt()
         norms = torch.where(norms > 0, norms, 1.0)  # a zero output stays a zero vector
@@ -283,10 +282,13 @@ def _peak(x: Tensor) -> Tensor:
     return torch.maximum(x.amax(), x.amin().neg())
 
 
-def _scale(x: Tensor) -> Tensor:
-    """The largest magnitude, at least the smallest normal number: what values are divided by before
-    they are squared."""
-    return _peak(x).clamp(min=torch.finfo(x.dtype).tiny)
+def _scale(x: Tensor, dim: int | None = None) -> Tensor:
+    """The largest magnitude (of all of x, or along `dim`, kept), at least the smallest normal number:
+    what values are divided by before they are squared."""
+    peak = (
+        _peak(x) if dim is None else torch.maximum(x.amax(dim, keepdim=True), x.amin(dim, keepdim=True).neg())
+    )
+    return peak.clamp(min=torch.finfo(x.dtype).tiny)
 
 
 def _squared_norm(x: Tensor) -> Tensor:
