@@ -104,6 +104,7 @@ class BenchConfig:
     # so the monitor's cost is counted in the proportion a real run pays it.
     steps: int = 50
     warmup: int = 5  # steps run before the timed window: allocator, cuDNN autotuning, W&B's first write
+    turn_steps: int = 0  # steps of one side before the other takes its turn; 0: 1 on a CPU, 10 on a GPU
     repeats: int = 5
     threads: int = 0  # torch.set_num_threads; 0 keeps torch's choice
     loader_size: int = 10_000  # synthetic images the two loaders augment
@@ -173,5 +174,5 @@ POSITIVE = (
 )
 NON_NEGATIVE = (
     *("checkpoint.every_n_steps", "data.num_workers", "data.val_size", "scheduler.warmup_epochs"),
-    *("optimizer.weight_decay", "bench.warmup", "bench.threads", "bench.peak_tflops"),
+    *("optimizer.weight_decay", "bench.warmup", "bench.turn_steps", "bench.threads", "bench.peak_tflops"),
 )

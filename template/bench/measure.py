@@ -7,8 +7,9 @@ utilisation (`flops.py`).
 
 The same keys as `make train`: the model, init, optimizer, schedule, batch size, logger and accelerator
 are the run's (on synthetic data, so nothing is downloaded); `bench.*` holds the bench's own knobs. All
-runs in this process, interleaved: each repetition runs every measurement once, every other repetition in
-reverse order, so a change in the machine's load lands on all of them. Medians and every repetition go to
+runs in this process, interleaved: the plain loop and the template take turns step by step (`timing.py`),
+and each repetition runs every measurement once, every other repetition in reverse order, so a change in
+the machine's load lands on all of them. Medians and every repetition go to
 `runs_dir/bench-<time>/bench.json`. The template side runs as `make train` runs it: train's
 `speed_up`, its progress bar, and the configured logger (W&B offline by default, into a temporary
 folder, its writer process counted in the CPU seconds): their per-step cost is part of the template's
@@ -31,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from template import config, run_folder
 from template.bench import flops, report
 from template.bench.loaders import loader_epoch, pil_loader
-from template.bench.timing import Setup, plain_loop, synthetic, template_loop
+from template.bench.timing import Setup, side_by_side, synthetic
 from template.run_folder import RUN_DIR_ENV
 from template.train import on_gpu
 
@@ -56,43 +57,50 @@ def run(cfg: DictConfig, command: str, overrides: list[str] = ()) -> tuple[dict,
     folder = run_folder.unused(Path(cfg.runs_dir).resolve() / f"bench-{datetime.now():%Y%m%d-%H%M%S}")
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         plan = _plan(cfg, list(overrides), device, Path(scratch))
-        measurements: dict[str, list[dict]] = {name: [] for name in plan}
+        measurements: dict[str, list[dict]] = {}
         for repeat in range(cfg.bench.repeats):
             order = list(plan.items()) if repeat % 2 == 0 else list(plan.items())[::-1]
             for name, measure in order:
                 print(f"bench [{repeat + 1}/{cfg.bench.repeats}] {name}", flush=True)
-                measurements[name].append(measure(repeat))
+                for key, record in measure(repeat).items():
+                    measurements.setdefault(key, []).append(record)
     options = {key: OmegaConf.to_container(cfg[key]) for key in ("bench", "model", "data", "logger")}
     payload = report.write(folder, command, options, device, measurements)
     return payload, folder / "bench.json"
 
 
 def _plan(cfg: DictConfig, overrides: list[str], device: torch.device, scratch: Path) -> dict:
-    """name -> function of the repetition index returning its record; everything is built (data made,
-    weights initialised) before anything is timed."""
+    """name -> function of the repetition index returning {measurement: record}; everything is built
+    (data made, weights initialised) before anything is timed."""
     parity = Setup.create(cfg, device)
-    plan = {
-        "plain": lambda repeat: plain_loop(parity)[0],
-        "template": lambda repeat: template_loop(parity, True, scratch / f"template-{repeat}")[0],
-        "template_no_monitor": lambda repeat: template_loop(parity, False, scratch / f"bare-{repeat}")[0],
-    }
+
+    def lockstep(monitor: bool, suffix: str):
+        def measure(repeat: int) -> dict:
+            pair = side_by_side(parity, monitor, scratch / f"template{suffix}-{repeat}")
+            return {f"template{suffix}": pair.template, f"plain{suffix}": pair.plain}
+
+        return measure
+
+    plan = {"template": lockstep(True, ""), "template_no_monitor": lockstep(False, "_no_monitor")}
     if device.type == "cuda":
-        plan.update(gpu_plan(overrides, cfg.bench.mfu_batch_size, device, scratch))
+        plan["resnet18_bf16"] = gpu_plan(overrides, cfg.bench.mfu_batch_size, device, scratch)
     for loader in ("device", "torch"):
         module = synthetic(cfg, cfg.bench.loader_size, loader, device)
         train = module.train_dataloader()
-        plan[f"loader_{loader}"] = lambda repeat, train=train: loader_epoch(train, device)
+        plan[f"loader_{loader}"] = lambda repeat, train=train, loader=loader: {
+            f"loader_{loader}": loader_epoch(train, device)
+        }
     pil = pil_loader(module)
-    plan["loader_pil"] = lambda repeat: loader_epoch(pil, device)
+    plan["loader_pil"] = lambda repeat: {"loader_pil": loader_epoch(pil, device)}
     if cfg.bench.startup:
         plan["startup"] = lambda repeat: {
-            "seconds": startup_seconds(overrides, scratch / f"startup-{repeat}")
+            "startup": {"seconds": startup_seconds(overrides, scratch / f"startup-{repeat}")}
         }
     return plan
 
 
-def gpu_plan(overrides: list[str], batch_size: int, device: torch.device, scratch: Path) -> dict:
-    """ResNet-18 in bf16, plain and template: images/s, and MFU from its counted FLOPs."""
+def gpu_plan(overrides: list[str], batch_size: int, device: torch.device, scratch: Path):
+    """ResNet-18 in bf16, plain and template in lockstep: images/s, and MFU from its counted FLOPs."""
     keys = [*GPU_MODEL, "trainer.precision=bf16-mixed", f"data.batch_size={batch_size}"]
     setup = Setup.create(config.load([*overrides, *keys]), device)
     per_image = flops.flops_per_image(setup.fresh_model(), setup.batches[0])
@@ -102,12 +110,14 @@ def gpu_plan(overrides: list[str], batch_size: int, device: torch.device, scratc
         mfu = None if peak is None else per_image * record["images_per_s"] / (peak * 1e12)  # achieved / peak
         return {**record, "flops_per_image": per_image, "peak_tflops": peak, "mfu": mfu}
 
-    return {
-        "resnet18_bf16_plain": lambda repeat: with_mfu(plain_loop(setup)[0]),
-        "resnet18_bf16_template": lambda repeat: with_mfu(
-            template_loop(setup, True, scratch / f"gpu-{repeat}")[0]
-        ),
-    }
+    def measure(repeat: int) -> dict:
+        pair = side_by_side(setup, True, scratch / f"gpu-{repeat}")
+        return {
+            "resnet18_bf16_template": with_mfu(pair.template),
+            "resnet18_bf16_plain": with_mfu(pair.plain),
+        }
+
+    return measure
 
 
 MARK = "BENCH_FIRST_STEP"

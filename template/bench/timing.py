@@ -3,12 +3,28 @@ bar, logger) and through a hand-written loop, both built with train's own functi
 `inits.initialize` copied into each run, `build_optimizer`, `build_classifier`) on the DataModule's own
 batches (the synthetic set's on-device loader, made beforehand: no loader runs in the window, so
 Lightning's overhead shows in full). Both sides get train's `speed_up` (channels_last and cuDNN
-autotuning on a GPU, `model.compile`), as `make train` applies it. Time runs start to start from step
-`warmup` to `warmup + steps`, after each batch is fetched (on a GPU after the device finishes); over
-the same window each side counts CPU seconds: every thread of this process and every child process
-(W&B's writer, its system monitor), which wall time on a shared machine cannot show. Each side reports
-its images, every step's loss and how far its weights moved, and hands back its trained model: both
-must have done the same work, step for step.
+autotuning on a GPU, `model.compile`), as `make train` applies it.
+
+The two run in lockstep, in one process: a callback of the template's fit, called first at the start
+of each of its steps, runs the plain loop's step on the same batch, so the sides take turns — plain,
+template, plain, template. Why: on a shared 2-core machine one step's time wanders by 10 % from one
+step to the next and by 20 % within a minute (measured: 219 ms median, 11 % spread of single steps, 8 %
+of 10-step blocks), so two loops timed one after the other compare two different machines; taking
+turns step by step, both see the same one. Each plain turn is timed from its start to its end, each
+template turn from the end of the plain turn to the start of the next (Lightning's own work between
+steps, the monitor, the progress bar and the logger included), over steps [warmup, warmup + steps).
+On a GPU a turn ends in a device sync, which would keep the template from queueing work ahead of the
+device; there a turn is `bench.turn_steps` steps long (default 10, 1 on a CPU).
+
+What runs beside the loop — the progress bar's redraw thread, W&B's threads and its writer process —
+does not take turns: whatever of it ran while the plain loop had its turn slowed the plain loop, not
+the template. So it is measured and charged to the template: the CPU time of this process's other
+threads during plain turns (read from each thread's CPU clock at every turn) and the child processes'
+CPU time over the window in proportion to the plain turns' share of it, each CPU second added to the
+template's time as a whole second (an upper bound: one core of two lost for that second) and moved
+from the plain loop's CPU seconds to the template's. Each side reports its images, every step's loss
+and how far its weights moved, and hands back its trained model: both must have done the same work,
+step for step.
 """
 
 from __future__ import annotations
@@ -16,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +83,15 @@ class Setup:
         initial = {name: value.detach().clone() for name, value in model.state_dict().items()}
         return cls(cfg, shape, initial, batches, device)
 
+    @property
+    def window(self) -> range:
+        """The timed steps."""
+        return range(self.cfg.bench.warmup, self.cfg.bench.warmup + self.cfg.bench.steps)
+
+    @property
+    def turn_steps(self) -> int:
+        return self.cfg.bench.turn_steps or (10 if self.device.type == "cuda" else 1)
+
     def fresh_model(self) -> nn.Module:
         """The initialised network on the device, through train's `speed_up`."""
         model = build_model(self.cfg, *self.shape)
@@ -80,11 +106,62 @@ class Setup:
         )
 
 
-def cpu_seconds() -> float:
-    """CPU seconds so far of this process (all its threads) and its children, live ones included:
-    `os.times` counts only children that have exited, and W&B's writer lives as long as the process."""
-    own, total = os.times(), time.process_time()
-    total += own.children_user + own.children_system
+class PlainLoop:
+    """The loop a researcher would write by hand: forward, loss, backward, step, schedule — the
+    optimizer `Classifier` builds and its per-step cosine (without warm-up)."""
+
+    def __init__(self, setup: Setup):
+        self.model = setup.fresh_model()  # in training mode, as built
+        self.optimizer = build_optimizer(self.model.parameters(), OmegaConf.to_container(setup.cfg.optimizer))
+        cosine = setup.cfg.scheduler.name == "cosine"
+        steps = len(setup.batches)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, steps) if cosine else None
+        bf16 = setup.cfg.trainer.get("precision") == "bf16-mixed"
+        self.autocast = (
+            torch.autocast(setup.device.type, torch.bfloat16) if bf16 else contextlib.nullcontext()
+        )
+        self.loss_fn, self.losses = nn.CrossEntropyLoss(), []
+
+    def step(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
+        with self.autocast:
+            loss = self.loss_fn(self.model(inputs), targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.losses.append(loss.detach())  # kept on the device: no host sync in the loop
+
+
+class Clocks:
+    """Wall time, this process's CPU time (every thread), and the CPU time of its threads started from
+    Python other than the calling one — the background — each read without a system-wide scan.
+    Threads that only call into Python (`threading._DummyThread`: autograd's device threads on a GPU,
+    which run both sides' backward passes) are not background."""
+
+    def __init__(self, device: torch.device):
+        self.own, self.device = threading.get_ident(), device
+
+    def background(self) -> float:
+        total = 0.0
+        for thread in threading.enumerate():
+            if thread.ident in (None, self.own) or isinstance(thread, threading._DummyThread):
+                continue
+            with contextlib.suppress(OSError):  # a thread that ended since it was listed
+                total += time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+        return total
+
+    def read(self) -> tuple[float, float, float]:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter(), time.process_time(), self.background()
+
+
+def children_cpu_seconds() -> float:
+    """CPU seconds of this process's child processes, live ones included: `os.times` counts only
+    children that have exited, and W&B's writer lives as long as the process."""
+    own = os.times()
+    total = own.children_user + own.children_system
     for child in psutil.Process().children(recursive=True):
         with contextlib.suppress(psutil.Error):  # a loader worker may exit while it is read
             times = child.cpu_times()
@@ -92,68 +169,89 @@ def cpu_seconds() -> float:
     return total
 
 
-class Window(Callback):
-    """Start-to-start wall time and CPU seconds of steps [warmup, warmup + steps), their images and
-    every step's loss (kept on the device); a Lightning callback on the template's side, called by hand
-    on the plain one."""
+class Lockstep(Callback):
+    """Runs the plain loop's steps at the start of the template's (registered first, so every other
+    callback's work counts as the template's), and times the two sides' turns (module docstring)."""
 
-    def __init__(self, setup: Setup):
-        self.start, self.device = setup.cfg.bench.warmup, setup.device
-        self.stop = self.start + setup.cfg.bench.steps
-        self.images, self.times, self.cpu, self.losses = 0, [], [], []
+    def __init__(self, setup: Setup, plain: PlainLoop):
+        self.setup, self.plain, self.clocks = setup, plain, Clocks(setup.device)
+        self.window, self.turn = setup.window, setup.turn_steps  # read once: config reads cost 10 µs each
+        self.images = sum(len(inputs) for inputs, _ in setup.batches[self.window.start : self.window.stop])
+        self.wall = {"plain": 0.0, "template": 0.0}
+        self.cpu = {"plain": 0.0, "template": 0.0}
+        self.plain_background = 0.0  # CPU seconds of the background during plain turns
+        self.children = 0.0  # CPU seconds of the child processes over the window
+        self.template_losses: list[torch.Tensor] = []
+        self._turn_end: tuple[float, float, float] | None = None  # clocks when the last plain turn ended
 
     def on_train_batch_start(self, trainer, pl_module, batch, index: int) -> None:
-        if index in (self.start, self.stop):
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            self.times.append(time.perf_counter())
-            self.cpu.append(cpu_seconds())
-        if self.start <= index < self.stop:
-            self.images += len(batch[0])
+        window, turn = self.window, self.turn
+        if index < window.start:  # warm-up: the plain step, untimed
+            return self._plain_steps(index, index + 1)
+        if (index - window.start) % turn and index < window.stop:
+            return  # the template's turn goes on
+        if index == window.start:
+            self.children = -children_cpu_seconds()
+        now = self.clocks.read()
+        if index > window.start:  # the template's turn ends here
+            self._add("template", self._turn_end, now)
+        if index == window.stop:  # the window is over; the plain loop's closing step, untimed
+            self.children += children_cpu_seconds()
+            return self._plain_steps(index, len(self.setup.batches))
+        self._plain_steps(index, min(index + turn, window.stop))
+        self._turn_end = self.clocks.read()
+        self._add("plain", now, self._turn_end)
+        self.plain_background += self._turn_end[2] - now[2]
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, index: int) -> None:
-        self.losses.append(outputs["loss"].detach())
+        self.template_losses.append(outputs["loss"].detach())
 
-    def record(self, weight_change: float) -> dict:
-        losses = torch.stack(self.losses).float().cpu().tolist()  # the one host sync, after the window
-        seconds, cpu = self.times[1] - self.times[0], self.cpu[1] - self.cpu[0]
+    def _plain_steps(self, first: int, stop: int) -> None:
+        for inputs, targets in self.setup.batches[first:stop]:
+            self.plain.step(inputs, targets)
+
+    def _add(self, side: str, start: tuple, end: tuple) -> None:
+        self.wall[side] += end[0] - start[0]
+        self.cpu[side] += end[1] - start[1]
+
+    def records(self, template_model: nn.Module) -> tuple[dict, dict]:
+        """(template, plain): each side's images, seconds, CPU seconds, every step's loss and how far
+        its weights moved, with the background that ran in plain turns charged to the template."""
+        plain_wall, template_wall = self.wall["plain"], self.wall["template"]
+        moved = self.plain_background + self.children * plain_wall / (plain_wall + template_wall)
+        template_cpu = self.cpu["template"] + self.plain_background + self.children
+        template = self._record(template_wall + moved, template_cpu, self.template_losses, template_model)
+        background = self.plain_background + self.children
+        template.update(
+            background_cpu_s=background, charged_s=moved, background_share=moved / template["seconds"]
+        )
+        plain_cpu = self.cpu["plain"] - self.plain_background
+        return template, self._record(plain_wall, plain_cpu, self.plain.losses, self.plain.model)
+
+    def _record(self, seconds: float, cpu: float, losses: list, model: nn.Module) -> dict:
+        losses = torch.stack(losses).float().cpu().tolist()  # the one host sync, after the window
         record = dict(images=self.images, seconds=seconds, cpu_seconds=cpu, loss_first=losses[0])
-        record.update(loss_last=losses[-1], losses=losses, weight_change=weight_change)
+        record.update(loss_last=losses[-1], losses=losses, weight_change=self.setup.weight_change(model))
         return {**record, "images_per_s": self.images / seconds, "images_per_cpu_s": self.images / cpu}
 
 
-def plain_loop(setup: Setup) -> tuple[dict, nn.Module]:
-    """The loop a researcher would write by hand: forward, loss, backward, step, schedule — the
-    optimizer `Classifier` builds and its per-step cosine (without warm-up). Returns the record and the
-    trained model."""
-    model = setup.fresh_model()  # in training mode, as built
-    optimizer = build_optimizer(model.parameters(), OmegaConf.to_container(setup.cfg.optimizer))
-    cosine = setup.cfg.scheduler.name == "cosine"
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, len(setup.batches)) if cosine else None
-    bf16 = setup.cfg.trainer.get("precision") == "bf16-mixed"
-    autocast = torch.autocast(setup.device.type, torch.bfloat16) if bf16 else contextlib.nullcontext()
-    loss_fn, window = nn.CrossEntropyLoss(), Window(setup)
-    for index, (inputs, targets) in enumerate(setup.batches):
-        window.on_train_batch_start(None, None, (inputs, targets), index)
-        with autocast:
-            loss = loss_fn(model(inputs), targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        window.on_train_batch_end(None, None, {"loss": loss}, None, index)
-    return window.record(setup.weight_change(model)), model
+@dataclass
+class Pair:
+    template: dict
+    plain: dict
+    template_model: nn.Module
+    plain_model: nn.Module
 
 
-def template_loop(setup: Setup, monitor: bool, folder: Path) -> tuple[dict, nn.Module]:
-    """The template's path: `Classifier`, the monitor at the config's interval, train's progress bar,
-    and the configured logger writing into `folder`. Checkpointing and the summary act at an epoch's
-    end, after the window, and are left out. Returns the record and the trained model."""
+def side_by_side(setup: Setup, monitor: bool, folder: Path) -> Pair:
+    """The template's path — `Classifier`, the monitor at the config's interval (if `monitor`), train's
+    progress bar and the configured logger writing into `folder` — with the plain loop in lockstep.
+    Checkpointing and the summary act at an epoch's end, after the window, and are left out."""
     cfg = setup.cfg
+    plain = PlainLoop(setup)
     module = build_classifier(cfg, setup.fresh_model(), setup.shape[0])
-    window, logger = Window(setup), make_logger(cfg, folder)
-    callbacks = [window, *progress_bar(cfg)]
+    lockstep, logger = Lockstep(setup, plain), make_logger(cfg, folder)
+    callbacks = [lockstep, *progress_bar(cfg)]
     if monitor:
         callbacks.append(VarianceMonitor(**OmegaConf.to_container(cfg.stats), plots_dir=folder / "plots"))
     options = {**OmegaConf.to_container(cfg.trainer), "accelerator": setup.device.type, "devices": 1}
@@ -166,4 +264,5 @@ def template_loop(setup: Setup, monitor: bool, folder: Path) -> tuple[dict, nn.M
             trainer.fit(module, train_dataloaders=DataLoader(setup.batches, batch_size=None))
         finally:
             finish_logger(logger)
-    return window.record(setup.weight_change(module.model)), module.model
+    template, plain_record = lockstep.records(module.model)
+    return Pair(template, plain_record, module.model, plain.model)

@@ -2,8 +2,8 @@
 bench.json. Timings on a shared CI machine are noise, so nothing here asserts a speed: the targets live
 in the benchmark. What is asserted is what makes the numbers mean something: the schema, positive
 finite ratios, both sides of the parity comparison doing the same work step for step (every step's
-loss, and the weights after the last step, with weight decay and train's speed_up), and the plain
-loop really training."""
+loss, and the weights after the last step, with weight decay and train's speed_up), the plain loop
+really training, and the two taking turns."""
 
 import contextlib
 import io
@@ -20,7 +20,7 @@ from provenance_check import assert_true_provenance
 
 from template import config
 from template.bench import main
-from template.bench.timing import Setup, plain_loop, template_loop
+from template.bench.timing import Setup, side_by_side
 
 REPO = Path(__file__).resolve().parent.parent.parent
 REPEATS, STEPS, BATCH = 2, 3, 16
@@ -59,7 +59,7 @@ def test_bench_json_records_machine_command_and_every_repeat(bench):
     assert payload["options"]["bench"]["repeats"] == REPEATS and payload["date"]
     assert_true_provenance(payload["provenance"])
     assert payload["options"]["model"]["depth"] == 3 and payload["options"]["data"]["batch_size"] == BATCH
-    expected = {"plain", "template", "template_no_monitor", "startup"}
+    expected = {"plain", "template", "plain_no_monitor", "template_no_monitor", "startup"}
     expected |= {"loader_device", "loader_torch", "loader_pil"}
     assert set(payload["measurements"]) == expected
     for repeats in payload["measurements"].values():  # every repetition's record, in order
@@ -84,7 +84,7 @@ def test_headline_numbers_are_positive_finite_with_targets(bench):
 def test_cpu_seconds_cover_the_window(bench):
     """CPU seconds are counted over the same window as wall time: positive, and at most what all the
     machine's cores could have given in that time."""
-    for name in ("plain", "template", "template_no_monitor"):
+    for name in ("plain", "template", "plain_no_monitor", "template_no_monitor"):
         for record in bench[0]["measurements"][name]:
             assert 0 < record["cpu_seconds"] <= record["seconds"] * (os.cpu_count() or 1) * 1.05 + 0.05
             assert record["images_per_cpu_s"] == pytest.approx(record["images"] / record["cpu_seconds"])
@@ -92,13 +92,17 @@ def test_cpu_seconds_cover_the_window(bench):
 
 def test_both_sides_train_the_same_images_the_same_way(bench):
     measurements = bench[0]["measurements"]
-    sides = [measurements[name] for name in ("plain", "template", "template_no_monitor")]
-    for plain, template, unmonitored in zip(*sides, strict=True):
-        assert plain["images"] == template["images"] == unmonitored["images"] == STEPS * BATCH
-        # same weights, batches, optimizer and schedule: the same losses, step for step
-        assert len(plain["losses"]) == 1 + STEPS + 1  # warm-up, window, and the step that closes it
-        assert template["losses"] == pytest.approx(plain["losses"], rel=1e-5)
-        assert unmonitored["losses"] == pytest.approx(plain["losses"], rel=1e-5)
+    for suffix in ("", "_no_monitor"):
+        sides = measurements[f"plain{suffix}"], measurements[f"template{suffix}"]
+        for plain, template in zip(*sides, strict=True):
+            assert plain["images"] == template["images"] == STEPS * BATCH
+            # same weights, batches, optimizer and schedule: the same losses, step for step
+            assert len(plain["losses"]) == 1 + STEPS + 1  # warm-up, window, and the step that closes it
+            assert template["losses"] == pytest.approx(plain["losses"], rel=1e-5)
+    # every lockstep run starts from the same weights on the same batches
+    assert measurements["template"][0]["losses"] == pytest.approx(
+        measurements["plain_no_monitor"][1]["losses"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -112,18 +116,22 @@ def test_same_work_step_for_step_with_weight_decay_and_speed_up(tmp_path, compil
     a GPU's): both sides run the same optimizer, schedule and compiled graph."""
     keys = [*TINY, "optimizer.weight_decay=0.01", f"model.compile={str(compile_model).lower()}"]
     setup = Setup.create(config.load([*keys, "logger=none", "stats.every_n_steps=2"]), torch.device("cpu"))
-    plain, plain_model = plain_loop(setup)
-    template, template_model = template_loop(setup, True, tmp_path / "template")
-    assert len(template["losses"]) == len(plain["losses"]) == len(setup.batches)
-    assert template["losses"] == pytest.approx(plain["losses"], rel=1e-5)
-    trained, reference = template_model.state_dict(), plain_model.state_dict()
+    pair = side_by_side(setup, True, tmp_path / "template")
+    assert len(pair.template["losses"]) == len(pair.plain["losses"]) == len(setup.batches)
+    assert pair.template["losses"] == pytest.approx(pair.plain["losses"], rel=1e-5)
+    trained, reference = pair.template_model.state_dict(), pair.plain_model.state_dict()
     assert trained.keys() == reference.keys()
     for name, value in reference.items():
         torch.testing.assert_close(trained[name], value, rtol=1e-5, atol=1e-7, msg=name)
     # the decay acted: the same plain run without it ends elsewhere
     keys[-2] = "optimizer.weight_decay=0"
-    _, undecayed = plain_loop(Setup.create(config.load([*keys, "logger=none"]), torch.device("cpu")))
-    assert any(not torch.allclose(undecayed.state_dict()[name], value) for name, value in reference.items())
+    undecayed = side_by_side(
+        Setup.create(config.load([*keys, "logger=none"]), torch.device("cpu")), False, tmp_path / "u"
+    )
+    assert any(
+        not torch.allclose(undecayed.plain_model.state_dict()[name], value)
+        for name, value in reference.items()
+    )
 
 
 def test_plain_loop_really_trains(bench):
@@ -153,7 +161,7 @@ def test_bad_key_is_the_configs_one_line_refusal():
     assert result.returncode == 2
     assert result.stderr == (
         "error: unknown config key 'bench.stepz'; valid keys here: "
-        "steps, warmup, repeats, threads, loader_size, startup, mfu_batch_size, peak_tflops\n"
+        "steps, warmup, turn_steps, repeats, threads, loader_size, startup, mfu_batch_size, peak_tflops\n"
     )
 
 
