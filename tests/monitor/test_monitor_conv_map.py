@@ -1,0 +1,34 @@
+"""The theory's conv map (`propagation._conv`: the sum over each output's taps of the input's map) is
+the conv itself applied with a kernel of ones, whatever the kernel, stride, padding, padding mode and
+dilation — including the sum-pooling shortcut it takes where pooling can do it."""
+
+import pytest
+import torch
+from torch import nn
+
+from template.monitor.propagation import _conv
+
+CONVS = [
+    dict(kernel_size=3, padding=1),
+    dict(kernel_size=3, padding=1, stride=2),
+    dict(kernel_size=5, padding=2),
+    dict(kernel_size=1),
+    dict(kernel_size=3, padding="valid"),
+    dict(kernel_size=3, padding="same"),
+    dict(kernel_size=(3, 5), padding=(1, 2)),
+    dict(kernel_size=3, padding=3),  # more padding than pooling allows
+    dict(kernel_size=3, padding=2, dilation=2),
+    dict(kernel_size=3, padding=1, padding_mode="circular"),
+    dict(kernel_size=4, stride=2, padding=1),
+]
+
+
+@pytest.mark.parametrize("options", CONVS, ids=[str(options) for options in CONVS])
+def test_the_map_is_the_conv_with_a_kernel_of_ones(options):
+    conv = nn.Conv2d(1, 1, bias=False, **options).double()
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+    m = torch.rand(13, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = conv(m[None, None])[0, 0]
+    torch.testing.assert_close(_conv(m, conv), expected, rtol=1e-12, atol=1e-12)
