@@ -219,9 +219,9 @@ class Lockstep(Callback):
         its weights moved, with the background that ran in plain turns charged to the template."""
         plain_wall, template_wall = self.wall["plain"], self.wall["template"]
         moved = self.plain_background + self.children * plain_wall / (plain_wall + template_wall)
-        template_cpu = self.cpu["template"] + self.plain_background + self.children
-        template = self._record(template_wall + moved, template_cpu, self.template_losses, template_model)
         background = self.plain_background + self.children
+        template_cpu = self.cpu["template"] + background
+        template = self._record(template_wall + moved, template_cpu, self.template_losses, template_model)
         template.update(
             background_cpu_s=background, charged_s=moved, background_share=moved / template["seconds"]
         )
