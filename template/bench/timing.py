@@ -221,12 +221,11 @@ class Lockstep(Callback):
         moved = self.plain_background + self.children * plain_wall / (plain_wall + template_wall)
         background = self.plain_background + self.children
         template_cpu = self.cpu["template"] + background
-        template = self._record(template_wall + moved, template_cpu, self.template_losses, template_model)
-        template.update(
-            background_cpu_s=background, charged_s=moved, background_share=moved / template["seconds"]
-        )
+        seconds = template_wall + moved
+        measured = self._record(seconds, template_cpu, self.template_losses, template_model)
+        measured.update(background_cpu_s=background, charged_s=moved, background_share=moved / seconds)
         plain_cpu = self.cpu["plain"] - self.plain_background
-        return template, self._record(plain_wall, plain_cpu, self.plain.losses, self.plain.model)
+        return measured, self._record(plain_wall, plain_cpu, self.plain.losses, self.plain.model)
 
     def _record(self, seconds: float, cpu: float, losses: list, model: nn.Module) -> dict:
         losses = torch.stack(losses).float().cpu().tolist()  # the one host sync, after the window
