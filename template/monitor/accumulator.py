@@ -323,13 +323,10 @@ def _peak(x: Tensor) -> Tensor:
     return torch.maximum(high, low.neg())
 
 
-def _scale(x: Tensor, dim: int | None = None) -> Tensor:
-    """The largest magnitude (of all of x, or along `dim`, kept), at least the smallest normal number:
-    what values are divided by before they are squared."""
-    peak = (
-        _peak(x) if dim is None else torch.maximum(x.amax(dim, keepdim=True), x.amin(dim, keepdim=True).neg())
-    )
-    return peak.clamp(min=torch.finfo(x.dtype).tiny)
+def _scale(x: Tensor) -> Tensor:
+    """The largest magnitude of x, at least the smallest normal number: what values are divided by
+    before they are squared."""
+    return _peak(x).clamp(min=torch.finfo(x.dtype).tiny)
 
 
 def _centred_squares(x: Tensor, mean, peak: Tensor, dtype: torch.dtype, out: Tensor) -> Tensor:
