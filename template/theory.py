@@ -20,8 +20,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from template import data, inits, train
-from template.inits.critical import activation_of
-from template.monitor import meanfield
+from template.inits.critical import activation_of, nominal
+from template.monitor import fixed_points, meanfield
 from template.monitor.propagation import Propagation
 from template.monitor.theory import band
 
@@ -81,19 +81,26 @@ def predict(cfg: DictConfig) -> dict:
         for i, name in enumerate(monitored)
     ]
     phi = activation_of(model)
-    weight_var = float(np.median([layer["weight_var"] for layer in layers]))
-    bias_var = float(np.median([layer["bias_var"] for layer in layers]))
-    q_star = meanfield.fixed_point(phi, weight_var, bias_var)
+    drawn = (
+        float(np.median([layer["weight_var"] for layer in layers])),
+        float(np.median([layer["bias_var"] for layer in layers])),
+    )
+    stated = nominal(model, cfg.init.name, cfg.init.options)
+    weight_var, bias_var = stated or drawn
+    q_star = fixed_points.fixed_point(phi, weight_var, bias_var)
     return {
         "layers": layers,
         "notes": result.notes,
         "activation": type(phi).__name__,
         "weight_var": weight_var,
         "bias_var": bias_var,
+        "stated_by_init": stated is not None,
+        "drawn": drawn,
         "q_star": q_star,
         "chi1": float(meanfield.chi(phi, q_star, weight_var)) if math.isfinite(q_star) else math.inf,
-        "depth_scale": meanfield.depth_scale(phi, weight_var, bias_var),
-        "critical_line": [(b, meanfield.critical_weight_var(phi, b)) for b in BIAS_VARS],
+        "depth_scale": fixed_points.depth_scale(phi, weight_var, bias_var),
+        "critical_line": [(b, fixed_points.structure(phi, b)) for b in BIAS_VARS],
+        "stable_from": fixed_points.stable_from(phi),
         "input": {"second_moment": input_moment, "corr": input_corr},
     }
 
@@ -125,23 +132,39 @@ def main(cfg: DictConfig) -> int:
     console.print(table)
     for note in prediction["notes"]:
         console.print(escape(f"note: {note}"))
-    phase = (
-        "critical"
-        if abs(prediction["chi1"] - 1) < 1e-3
-        else "ordered"
-        if prediction["chi1"] < 1
-        else "chaotic"
-    )
+    chi1 = prediction["chi1"]
+    phase = "critical" if abs(chi1 - 1) < 1e-3 else "ordered" if chi1 < 1 else "chaotic"
     at = f"({prediction['weight_var']:.4g}, {prediction['bias_var']:.3g})"
+    drawn = "({:.4g}, {:.3g})".format(*prediction["drawn"])
+    source = (
+        f"as init={cfg.init.name} sets it (the drawn weights' median: {drawn})"
+        if prediction["stated_by_init"]
+        else f"the drawn weights' median (init={cfg.init.name} states no σ²_w)"
+    )
     console.print(
-        f"{prediction['activation']} at (σ²_w, σ²_b) = {at}, the layers' median: "
-        f"q* = {prediction['q_star']:.4g}, χ₁ = {prediction['chi1']:.4g} ({phase}), "
-        f"depth scale ξ_c = {prediction['depth_scale']:.4g} layers"
+        f"{prediction['activation']} at (σ²_w, σ²_b) = {at}, {source}: q* = {prediction['q_star']:.4g}, "
+        f"χ₁ = {chi1:.4g} ({phase}), depth scale ξ_c = {prediction['depth_scale']:.4g} layers"
     )
-    line = ", ".join(
-        f"σ²_b={b:g}: σ²_w={w:.4g}" if math.isfinite(w) else f"σ²_b={b:g}: none"
-        for b, w in prediction["critical_line"]
+    console.print(
+        f"critical line (stable fixed points with χ₁ = 1) of {prediction['activation']}: "
+        + ", ".join(_critical_entry(found) for _, found in prediction["critical_line"])
     )
-    console.print(f"critical line (χ₁ = 1) of {prediction['activation']}: {line}")
+    stable_from = prediction["stable_from"]
+    if stable_from is None:
+        console.print("no σ²_b in [0, 4] has a stable critical point")
+    elif stable_from > 0:
+        console.print(f"stable critical points exist from σ²_b ≈ {stable_from:.3g} on")
     console.print("init.name=critical puts a net on it (init.options.bias_var, init.options.distribution)")
     return 0
+
+
+def _critical_entry(found: fixed_points.Structure) -> str:
+    """'σ²_b=…: σ²_w=…', or why there is none: the unstable χ₁ = 1 point and the saddle-node."""
+    stable = found.stable_critical
+    if stable is not None:
+        return f"σ²_b={found.bias_var:g}: σ²_w={stable.weight_var:.4g}"
+    unstable = [f"χ₁ = 1 unstable at σ²_w={p.weight_var:.4g}" for p in found.critical if not p.stable]
+    saddles = [f"saddle-node at σ²_w={s.weight_var:.4g} (χ₁={s.chi1:.3f})" for s in found.saddle_nodes[:1]]
+    return f"σ²_b={found.bias_var:g}: none" + (
+        f" ({'; '.join(unstable + saddles)})" if unstable or saddles else ""
+    )

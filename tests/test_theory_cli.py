@@ -29,12 +29,25 @@ def test_theory_prints_each_layer_the_phase_and_the_critical_line(capsys):
     out = capsys.readouterr().out
     for layer in ("conv1", "conv2", "conv3", "conv4", "fc"):
         assert f"│ {layer:>5} │" in out or f"│ {layer} │" in out, layer
-    assert "the layers' median: q* =" in out and "depth scale ξ_c =" in out
-    # σ²_b = 0 meets the line at σ²_w = 1 (tanh′(0) = 1; "1" to 4 digits); before the fixed point was
-    # polished by Newton, 2000 iterations of the slowly converging length map left it at 1.003
+    # the phase comes from the init's own (σ²_w, σ²_b), exactly critical, not from the drawn weights'
+    # median (0.9899, "ordered", when it did)
+    out = " ".join(out.split())  # rich wraps long lines
+    assert "Tanh at (σ²_w, σ²_b) = (1.761, 0.05), as init=critical sets it (the drawn weights' median: (" in out
+    assert "χ₁ = 1 (critical), depth scale ξ_c = inf layers" in out
     assert (
-        "critical line (χ₁ = 1) of Tanh: σ²_b=0: σ²_w=1, σ²_b=0.01: σ²_w=1.424, σ²_b=0.05: σ²_w=1.761" in out
+        "critical line (stable fixed points with χ₁ = 1) of Tanh: σ²_b=0: σ²_w=1, σ²_b=0.01: σ²_w=1.424, "
+        "σ²_b=0.05: σ²_w=1.761" in out
     )
+
+
+def test_theory_says_where_an_activation_has_no_stable_critical_point(capsys):
+    gelu = [o for o in SMALL if not o.startswith(("model.activation", "init="))]
+    assert main(["theory", *gelu, "model.activation=gelu", "init=kaiming"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert "the drawn weights' median (init=kaiming states no σ²_w)" in out
+    assert "σ²_b=0.05: none (χ₁ = 1 unstable at σ²_w=2.303; saddle-node at σ²_w=2.416 (χ₁=0.904))" in out
+    assert "σ²_b=0.2: σ²_w=1.971" in out
+    assert "stable critical points exist from σ²_b ≈ 0.173 on" in out
 
 
 def test_theory_is_what_the_monitor_draws_at_step_zero(tmp_path, capsys):

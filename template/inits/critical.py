@@ -5,8 +5,10 @@ Schoenholz et al. 2017: a net whose (σ²_w, σ²_b) satisfies χ₁ = σ²_w E[
 map's fixed point q* keeps correlations between inputs over a depth scale ξ_c that diverges, and trains
 at depths where the ordered and chaotic phases do not. Xiao et al. 2018 add orthogonal (delta-orthogonal)
 weights there, which makes the input-output Jacobian's singular values concentrate too. σ²_w is computed
-from the activation the model actually uses (its first elementwise module) by `meanfield`, so a tanh
-net gets σ²_w = 1.761 at σ²_b = 0.05, and ReLU (critical only at σ²_b = 0) gets He's 2.
+from the activation the model actually uses (its first elementwise module) by `fixed_points`, so a tanh
+net gets σ²_w = 1.761 at σ²_b = 0.05, and ReLU (critical only at σ²_b = 0) gets He's 2. Only a stable
+critical point counts: GELU and SiLU have χ₁ = 1 at small σ²_b only on the unstable branch of fixed
+points, which no net stays on, so there the init refuses, naming the σ²_b from which one exists.
 
 `start=fixed_point` scales the first layer so that its pre-activations start at the length map's fixed
 point q* on inputs of unit second moment (every data module standardises each channel): Pennington et
@@ -18,6 +20,7 @@ squared singular value ends near 0.03 instead of 1.
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Annotated, Literal
 
@@ -28,7 +31,7 @@ from template.errors import UsageError
 from template.inits.fans import layers
 from template.inits.jax_timm import delta_orthogonal
 from template.inits.registry import Check, Positive, register
-from template.monitor import meanfield
+from template.monitor import fixed_points
 from template.monitor.propagation import ELEMENTWISE_MODULES
 
 NonNegative = Annotated[float, Check(lambda v: v >= 0, "a non-negative number")]
@@ -56,17 +59,19 @@ def critical(
     start: Literal["input", "fixed_point"] = "input",
 ) -> dict[str, str]:
     phi = activation_of(model)
-    weight_var = meanfield.critical_weight_var(phi, bias_var)
-    if not math.isfinite(weight_var):
+    point = fixed_points.structure(phi, bias_var).stable_critical
+    if point is None:
+        name = type(phi).__name__
+        reason = fixed_points.refusal(phi, bias_var)
         raise UsageError(
-            f"init.options.bias_var={bias_var:g}: {type(phi).__name__} has no critical point there "
-            "(no σ²_w in [0.1, 20] with χ₁ = 1); try a smaller bias_var"
+            f"init.options.bias_var={bias_var:g}: {name} has no stable critical point there: {reason}"
         )
+    weight_var = point.weight_var
     label = f"critical (σ²_w={weight_var:.4g}, σ²_b={bias_var:g}, {distribution})"
     set_by = _draw(model, weight_var, bias_var, distribution, label)
     if start == "fixed_point":
         first = next(iter(layers(model)))
-        q_star = meanfield.fixed_point(phi, weight_var, bias_var)
+        q_star = point.q if math.isfinite(point.q) else fixed_points.fixed_point(phi, weight_var, bias_var)
         # n·Var[w]·E[x²] + σ²_b = q* with E[x²] = 1: the weights' variance times (q* − σ²_b)/σ²_w
         with torch.no_grad():
             first.weight.mul_(math.sqrt((q_star - bias_var) / weight_var))
@@ -108,3 +113,17 @@ def _draw(
             nn.init.normal_(layer.module.bias, 0, math.sqrt(bias_var))
             set_by[layer.param("bias")] = label
     return set_by
+
+
+def nominal(model: nn.Module, name: str, options: dict) -> tuple[float, float] | None:
+    """The (σ²_w, σ²_b) that init `name` puts every layer at, where it states one (critical, meanfield);
+    None for the others, whose σ²_w a reader takes from the drawn weights."""
+    scheme = {"critical": critical, "meanfield": meanfield_init}.get(name)
+    if scheme is None:
+        return None
+    parameters = inspect.signature(scheme).parameters.values()
+    settings = {p.name: p.default for p in parameters if p.default is not p.empty} | dict(options)
+    if name == "meanfield":
+        return settings["weight_var"], settings["bias_var"]
+    point = fixed_points.structure(activation_of(model), settings["bias_var"]).stable_critical
+    return (point.weight_var, settings["bias_var"]) if point else None

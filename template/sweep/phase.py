@@ -3,7 +3,8 @@ and, with `phase.sweep=true`, a trainability sweep drawn over it.
 
 The diagram (Poole et al. 2016, Schoenholz et al. 2017): on a grid of (σ²_w, σ²_b), the length map's
 fixed point q*, χ₁ = σ²_w E[φ′(√q* z)²] and the depth scale ξ_c = −1/ln χ_c of correlations, drawn as
-contours, with the critical line χ₁ = 1 (ordered phase left of it, chaotic right), from `meanfield`.
+contours, with the critical line (stable fixed points with χ₁ = 1: ordered phase left of it, chaotic
+right), χ₁ = 1 on the unstable branch and the saddle-node lines, from `fixed_points`.
 
 The sweep: for each depth × σ²_w of `phase.depths` × `phase.weight_vars`, one ordinary short run of the
 rest of the config (`init=meanfield` at that σ²_w and `phase.bias_var`), its final val/acc drawn as a
@@ -30,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from template import config, provenance
 from template.errors import UsageError
 from template.models import activations
-from template.monitor import meanfield
+from template.monitor import fixed_points, meanfield
 from template.sweep import engine, plots
 
 ITERATIONS = (
@@ -69,7 +70,24 @@ def grid_theory(phi, weight_vars: np.ndarray, bias_vars: np.ndarray) -> dict[str
 
 
 def critical_line(phi, bias_vars: np.ndarray) -> np.ndarray:
-    return np.array([meanfield.critical_weight_var(phi, float(b)) for b in bias_vars])
+    return lines(phi, bias_vars)["critical_line"]
+
+
+def lines(phi, bias_vars: np.ndarray) -> dict[str, np.ndarray]:
+    """σ²_w per σ²_b (NaN where absent) of the fixed-point structure's lines: the critical line (stable,
+    χ₁ = 1), χ₁ = 1 on the unstable branch, and the first two saddle-nodes (where fixed points are born
+    and die in pairs: GELU's and SiLU's stable fixed point ends at the first)."""
+    found = [fixed_points.structure(phi, float(b)) for b in bias_vars]
+
+    def column(points) -> np.ndarray:
+        return np.array([p.weight_var if p is not None else np.nan for p in points])
+
+    return {
+        "critical_line": column(s.stable_critical for s in found),
+        "unstable_critical": column(next((p for p in s.critical if not p.stable), None) for s in found),
+        "saddle_node_1": column(s.saddle_nodes[0] if s.saddle_nodes else None for s in found),
+        "saddle_node_2": column(s.saddle_nodes[1] if len(s.saddle_nodes) > 1 else None for s in found),
+    }
 
 
 def points(cfg: DictConfig) -> list[dict]:
@@ -133,7 +151,7 @@ def main(overrides: list[str]) -> int:
     )
     folder.mkdir(parents=True, exist_ok=True)
     theory = grid_theory(phi, weight_vars, bias_vars)
-    line = critical_line(phi, bias_vars)
+    structure = lines(phi, bias_vars)
     record = {
         "activation": cfg.model.activation,
         "weight_vars": weight_vars.tolist(),
@@ -141,7 +159,7 @@ def main(overrides: list[str]) -> int:
         **{
             key: np.where(np.isfinite(v), v, -1).tolist() for key, v in theory.items()
         },  # -1: inf or undefined
-        "critical_line": [None if not math.isfinite(w) else w for w in line.tolist()],
+        **{key: [None if not math.isfinite(w) else w for w in v.tolist()] for key, v in structure.items()},
         "provenance": provenance.collect(),
     }
     sweep = None
@@ -156,7 +174,7 @@ def main(overrides: list[str]) -> int:
             config.load(p["overrides"])
         records = engine.run(todo, train_point, folder, phase.executor, phase.parallel, phase.timeout_min,
                              OmegaConf.to_container(phase.slurm))  # fmt: skip
-        sweep_line = [meanfield.depth_scale(phi, float(w), phase.bias_var) for w in phase.weight_vars]
+        sweep_line = [fixed_points.depth_scale(phi, float(w), phase.bias_var) for w in phase.weight_vars]
         sweep = {
             "depths": list(phase.depths),
             "weight_vars": list(phase.weight_vars),
@@ -172,6 +190,6 @@ def main(overrides: list[str]) -> int:
             f"in {sweep['seconds']} s"
         )
     (folder / "phase.json").write_text(json.dumps(record, indent=1))
-    (folder / "phase_diagram.png").write_bytes(plots.phase_diagram(record, theory, line, sweep))
+    (folder / "phase_diagram.png").write_bytes(plots.phase_diagram(record, theory, structure, sweep))
     print(f"phase diagram: {folder / 'phase_diagram.png'}")
     return 0

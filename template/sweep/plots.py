@@ -9,7 +9,9 @@ from matplotlib.figure import Figure
 from template.monitor.plots import _png
 
 
-def phase_diagram(record: dict, theory: dict[str, np.ndarray], line: np.ndarray, sweep: dict | None) -> bytes:
+def phase_diagram(
+    record: dict, theory: dict[str, np.ndarray], lines: dict[str, np.ndarray], sweep: dict | None
+) -> bytes:
     figure = Figure(figsize=(12 if sweep else 6.2, 4.8), layout="constrained")
     axes = figure.subplots(1, 2 if sweep else 1)
     plane, heat = (axes[0], axes[1]) if sweep else (axes, None)
@@ -17,10 +19,14 @@ def phase_diagram(record: dict, theory: dict[str, np.ndarray], line: np.ndarray,
     xi = np.where(np.isfinite(theory["depth_scale"]), theory["depth_scale"], np.nan)
     xi = np.clip(xi, 0.5, 1e4)
     filled = plane.contourf(w, b, xi, levels=np.geomspace(0.5, 1e4, 14), norm=LogNorm(), cmap="viridis")
-    lines = plane.contour(w, b, xi, levels=[3, 10, 30, 100, 300], colors="white", linewidths=0.7)
-    plane.clabel(lines, fmt="ξ=%g", fontsize=7)
+    contours = plane.contour(w, b, xi, levels=[3, 10, 30, 100, 300], colors="white", linewidths=0.7)
+    plane.clabel(contours, fmt="ξ=%g", fontsize=7)
     figure.colorbar(filled, ax=plane, label="depth scale ξ_c (layers)")
-    plane.plot(line, b, color="red", linewidth=2, label="χ₁ = 1 (critical line)")
+    plane.plot(lines["critical_line"], b, color="red", linewidth=2, label="χ₁ = 1, stable (critical line)")
+    plane.plot(lines["unstable_critical"], b, color="red", linewidth=1.5, linestyle="--",
+               label="χ₁ = 1 on the unstable branch")  # fmt: skip
+    for key, label in (("saddle_node_1", "saddle-nodes (fixed points born/die)"), ("saddle_node_2", None)):
+        plane.plot(lines[key], b, color="black", linewidth=1.5, linestyle=":", label=label)
     plane.set(xlabel="σ²_w", ylabel="σ²_b", title=f"{record['activation']}: ordered (left) | chaotic (right)")
     plane.set_xlim(w[0], w[-1])
     plane.legend(fontsize=8, loc="upper left")

@@ -50,12 +50,24 @@ def test_orthogonal_puts_a_scaled_orthogonal_matrix_at_the_centre_tap_only():
     assert weight.abs().sum() == pytest.approx(centre.abs().sum().item())
 
 
-def test_a_model_without_an_activation_or_a_critical_point_is_refused_in_one_line():
+def test_a_model_without_an_activation_or_a_stable_critical_point_is_refused_in_one_line():
     with pytest.raises(UsageError, match=r"^init.name=critical needs an elementwise activation"):
         inits.initialize(nn.Linear(3, 2), "critical")
-    model = nn.Sequential(nn.Linear(3, 3), nn.Sigmoid(), nn.Linear(3, 1))
-    with pytest.raises(UsageError, match=r"^init.options.bias_var=5: Sigmoid has no critical point there"):
-        inits.initialize(model, "critical", bias_var=5.0)
+    relu = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 1))
+    with pytest.raises(UsageError) as refused:
+        inits.initialize(relu, "critical", bias_var=0.1)
+    assert str(refused.value) == (
+        "init.options.bias_var=0.1: ReLU has no stable critical point there: positively homogeneous, its "
+        "stable fixed point has χ₁ = 1 − σ²_b/q* < 1 at every σ²_b > 0: critical only at bias_var=0 (σ²_w = 2)"
+    )
+    gelu = nn.Sequential(nn.Linear(3, 3), nn.GELU(), nn.Linear(3, 1))
+    with pytest.raises(UsageError) as refused:
+        inits.initialize(gelu, "critical", bias_var=0.05)
+    assert str(refused.value) == (
+        "init.options.bias_var=0.05: GELU has no stable critical point there: χ₁ = 1 only on the unstable "
+        "branch (σ²_w=2.303, q=0.722); its stable fixed point dies in a saddle-node at σ²_w=2.416 with "
+        "χ₁=0.904; a stable critical point exists from bias_var ≈ 0.173 on"
+    )
 
 
 @pytest.mark.parametrize("distribution", ["orthogonal", "normal"])
@@ -88,7 +100,7 @@ def test_the_critical_line_holds_where_the_length_map_converges_slowly():
     """At σ²_b = 1e-8 tanh's fixed point q* = 0.001965 attracts as slowly as 1 − 2q* a layer; χ₁ must
     still be 1 there to 1e-9, or 200 layers multiply the gradient by χ₁²⁰⁰ ≠ 1. Independent check: on the
     critical line σ²_w = 1/E[φ′²](q*) and σ²_b = q* − σ²_w E[φ²](q*), solved in q* by bisection."""
-    from template.monitor import meanfield
+    from template.monitor import fixed_points, meanfield
 
     phi = nn.Tanh()
 
@@ -100,6 +112,6 @@ def test_the_critical_line_holds_where_the_length_map_converges_slowly():
         middle = math.sqrt(low * high)
         low, high = (middle, high) if bias_var_at(middle) < 1e-8 else (low, middle)
     q_star = math.sqrt(low * high)
-    weight_var = meanfield.critical_weight_var(phi, 1e-8)
+    weight_var = fixed_points.critical_weight_var(phi, 1e-8)
     assert weight_var == pytest.approx(1 / float(meanfield.moment(phi, q_star, derivative=True)), rel=1e-9)
-    assert meanfield.fixed_point(phi, weight_var, 1e-8) == pytest.approx(q_star, rel=1e-6)
+    assert fixed_points.fixed_point(phi, weight_var, 1e-8) == pytest.approx(q_star, rel=1e-6)

@@ -10,7 +10,7 @@ import pytest
 from torch import nn
 
 from template.__main__ import main
-from template.monitor import meanfield
+from template.monitor import fixed_points, meanfield
 from template.sweep import phase
 
 
@@ -21,7 +21,7 @@ def test_the_critical_line_is_where_chi1_crosses_one():
     for weight_var, bias_var in zip(line, bias_vars, strict=True):
         for offset, side in ((-0.02, -1), (0.0, 0), (0.02, 1)):
             w = weight_var + offset
-            chi1 = float(meanfield.chi(phi, meanfield.fixed_point(phi, w, bias_var), w))
+            chi1 = float(meanfield.chi(phi, fixed_points.fixed_point(phi, w, bias_var), w))
             if side == 0:
                 assert chi1 == pytest.approx(1, abs=1e-6)
             else:
@@ -48,8 +48,28 @@ def test_make_phase_draws_the_diagram(tmp_path):
     assert (folder / "phase_diagram.png").stat().st_size > 10_000
     assert len(record["critical_line"]) == 7 and record["activation"] == "tanh"
     b = record["bias_vars"][3]
-    assert record["critical_line"][3] == pytest.approx(meanfield.critical_weight_var(nn.Tanh(), b), rel=1e-9)
+    assert record["critical_line"][3] == pytest.approx(
+        fixed_points.critical_weight_var(nn.Tanh(), b), rel=1e-9
+    )
     assert "sweep" not in record and not math.isnan(record["chi1"][3][3])
+
+
+def test_make_phase_draws_gelus_unstable_branch_and_saddle_nodes_apart_from_its_critical_line(tmp_path):
+    """GELU below σ²_b ≈ 0.17: no stable critical point, χ₁ = 1 only on the unstable branch, to the left of
+    the saddle-node where the stable fixed point dies; above it, the critical line."""
+    folder = tmp_path / "phase"
+    args = ["model.activation=gelu", "phase.resolution=5", "phase.bias_var_range=[0.05,0.25]",
+            f"phase.folder={folder}", f"runs_dir={tmp_path}"]  # fmt: skip
+    assert main(["phase", *args]) == 0
+    record = json.loads((folder / "phase.json").read_text())
+    assert record["bias_vars"] == pytest.approx([0.05, 0.1, 0.15, 0.2, 0.25])
+    assert [w is None for w in record["critical_line"]] == [True, True, True, False, False]
+    for i in range(3):
+        assert record["unstable_critical"][i] < record["saddle_node_1"][i]
+        assert record["saddle_node_2"][i] < 2 < record["saddle_node_1"][i]
+    for key in ("unstable_critical", "saddle_node_1", "saddle_node_2"):
+        assert record[key][3:] == [None, None]
+    assert (folder / "phase_diagram.png").stat().st_size > 10_000
 
 
 @pytest.mark.parametrize(
