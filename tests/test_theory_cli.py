@@ -32,7 +32,7 @@ def test_theory_prints_each_layer_the_phase_and_the_critical_line(capsys):
     # the phase comes from the init's own (σ²_w, σ²_b), exactly critical, not from the drawn weights'
     # median (0.9899, "ordered", when it did)
     out = " ".join(out.split())  # rich wraps long lines
-    assert "Tanh at (σ²_w, σ²_b) = (1.761, 0.05), as init=critical sets it (the drawn weights' median: (" in out
+    assert "Tanh at (σ²_w, σ²_b) = (1.761, 0.05), as init=critical sets it (the drawn weights' median:" in out
     assert "χ₁ = 1 (critical), depth scale ξ_c = inf layers" in out
     assert (
         "critical line (stable fixed points with χ₁ = 1) of Tanh: σ²_b=0: σ²_w=1, σ²_b=0.01: σ²_w=1.424, "

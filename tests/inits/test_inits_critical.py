@@ -58,7 +58,8 @@ def test_a_model_without_an_activation_or_a_stable_critical_point_is_refused_in_
         inits.initialize(relu, "critical", bias_var=0.1)
     assert str(refused.value) == (
         "init.options.bias_var=0.1: ReLU has no stable critical point there: positively homogeneous, its "
-        "stable fixed point has χ₁ = 1 − σ²_b/q* < 1 at every σ²_b > 0: critical only at bias_var=0 (σ²_w = 2)"
+        "stable fixed point has χ₁ = 1 − σ²_b/q* < 1 at every σ²_b > 0: "
+        "critical only at bias_var=0 (σ²_w = 2)"
     )
     gelu = nn.Sequential(nn.Linear(3, 3), nn.GELU(), nn.Linear(3, 1))
     with pytest.raises(UsageError) as refused:
