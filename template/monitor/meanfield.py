@@ -104,8 +104,9 @@ def _polar(q: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     the four arcs between the angles where u_a = √q z1 or u_b = √q (c z1 + √(1−c²) z2) changes sign, so
     that a kink of φ at 0 (ReLU's) falls on an arc's end at every c — a midpoint rule across it erred by
     4.5e-3 at c = −0.9. Small on purpose: the monitor evaluates it on every logging step. Against closed
-    forms and scipy (tests/monitor/test_monitor_meanfield.py), over c ∈ [−1, 1]: ReLU to 1e-8, erf and
-    tanh to 1e-7 up to q = 4, tanh to 3e-5 at q = 30."""
+    forms and scipy (tests/monitor/test_monitor_meanfield.py), over c ∈ [−1, 1] and relative to E[φ²]:
+    ReLU to 1e-8 at any q; GELU and SiLU to 2e-9 up to q = 4 and 3e-7 at q = 30; tanh, whose bend is
+    sharpest, to 2e-7 up to q = 4 and 3e-5 at q = 30 (worst at c = ±1)."""
     r, radial = _half_line(q, panels=8, order=8)  # (..., 64)
     radial = radial * r * torch.exp(-r * r / 2)
     alpha = torch.arccos(c)
