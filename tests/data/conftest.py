@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-import torch
 from fake_cifar import LAYOUT, write_fake_cifar
 from fake_digits import write_fake_mnist, write_fake_svhn
 from omegaconf import OmegaConf
@@ -18,16 +17,6 @@ from torchvision import datasets
 from template.schema import DataConfig
 
 CLASSES = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tests use small tensors; on a busy machine a second intra-op thread costs far more in waiting
-    than it gives (measured: the learnability test took 34 s with two threads, 5 s with one)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture
