@@ -54,8 +54,8 @@ LOGGED_KEYS = (
 JACOBIAN_WHEN = ("init", "every", "never")  # stats.jacobian: at step 0, at every logging step, never
 # Scalars `jacobian/<key>` (README: "The Jacobian's spectrum"), and `jacobian_partial[_theory]/<layer>`.
 JACOBIAN_KEYS = (
-    "sv2_mean", "sv2_mean_stderr", "sv2_mean_theory",
-    "sv2_nvar", "sv2_nvar_stderr", "sv2_nvar_theory", "sv_max",
+    "sv2_mean", "sv2_mean_stderr", "sv2_mean_ci95", "sv2_mean_theory",
+    "sv2_nvar", "sv2_nvar_stderr", "sv2_nvar_ci95", "sv2_nvar_theory", "sv_max",
 )  # fmt: skip
 
 

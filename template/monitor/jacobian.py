@@ -13,7 +13,9 @@ squared singular values λ:
   partial  per monitored layer l in the stretch, tr(J_l J_lᵀ)/min(n_l, n_to), J_l = ∂h_to/∂h_l, from one
            backward pass per probe that collects the gradient at every layer
 Standard errors are the probes' (conditional on the samples): what separates the estimate from the
-dense Jacobian of the same inputs, which tests/monitor/test_monitor_jacobian.py checks with jacrev.
+dense Jacobian of the same inputs, which tests/monitor/test_monitor_jacobian.py checks with jacrev. With
+few probes a normal ±2 s.e. is too narrow (the standard error is itself estimated from those few
+probes), so each estimate also carries its 95 % half-width from Student's t (`*_ci95`).
 
 Theory (`theory`): the mean is the chained backward map, g_from/g_to·n_from/k, the gradient variances of
 `propagation`. The normalised variance adds over layers, because the layers' factors are free
@@ -173,8 +175,8 @@ def _measure(model, x, span: Stretch, probes: int, power_iterations: int, seed: 
     k = min(n_in, n_out)
     first = jv.detach().double().flatten(1).square().sum(1).view(probes, samples).cpu() / k  # ‖Jv‖²/k
     second = jtjv.detach().double().flatten(1).square().sum(1).view(probes, samples).cpu() / k  # ‖JᵀJv‖²/k
-    m1, m1_se = _pooled(first)
-    m2, m2_se = _pooled(second)
+    m1, m1_se, m1_dof = _pooled(first)
+    m2, m2_se, m2_dof = _pooled(second)
     covariance = _pooled_covariance(first, second)
     nvar = m2 / m1**2 - 1
     # delta method: ∂(m₂/m₁²)/∂m₂ = 1/m₁², ∂/∂m₁ = −2m₂/m₁³
@@ -190,8 +192,10 @@ def _measure(model, x, span: Stretch, probes: int, power_iterations: int, seed: 
         "probes": probes,
         "sv2_mean": m1,
         "sv2_mean_stderr": m1_se,
+        "sv2_mean_ci95": _half_width(m1_se, m1_dof),
         "sv2_nvar": nvar,
         "sv2_nvar_stderr": nvar_se,
+        "sv2_nvar_ci95": _half_width(nvar_se, min(m1_dof, m2_dof)),
         "sv_max": _largest(single, power_iterations, generator),
         "partial": _partials(model, repeated, span, probes, generator, h),
     }
@@ -202,13 +206,25 @@ def _rademacher(shape, generator, like: torch.Tensor) -> torch.Tensor:
     return (2 * bits - 1).to(like.dtype)
 
 
-def _pooled(values: torch.Tensor) -> tuple[float, float]:
-    """Mean over samples of each sample's mean over probes (rows), and its probe standard error."""
-    probes = values.shape[0]
-    per_sample_var = (
-        values.var(0, correction=1) / probes if probes > 1 else torch.full_like(values[0], math.nan)
-    )
-    return float(values.mean()), float(per_sample_var.sum().sqrt() / values.shape[1])
+def _pooled(values: torch.Tensor) -> tuple[float, float, float]:
+    """Mean over samples (columns) of each sample's mean over probes (rows), its probe standard error, and
+    the error's degrees of freedom (Welch–Satterthwaite: B samples' variances of p − 1 each)."""
+    probes, samples = values.shape
+    if probes < 2:
+        return float(values.mean()), math.nan, math.nan
+    variances = values.var(0, correction=1)  # (samples,)
+    stderr = float(variances.sum().sqrt() / (math.sqrt(probes) * samples))
+    dof = float(variances.sum() ** 2 / (variances.square().sum() / (probes - 1)).clamp(min=1e-300))
+    return float(values.mean()), stderr, dof
+
+
+def _half_width(stderr: float, dof: float) -> float:
+    """The 95 % interval's half-width, Student's t on `dof` degrees of freedom. Over 300 probe seeds (two
+    inputs, test_monitor_jacobian.py) a normal ±2 s.e. missed the dense Jacobian's value 26 %, 13 %, 7 %
+    and 8 % of the time at 2, 4, 8 and 16 probes; these intervals 2.0 %, 7.0 %, 4.7 % and 6.7 %."""
+    from scipy.stats import t  # only where a spectrum is measured: scipy.stats costs 0.3 s to import
+
+    return float(t.ppf(0.975, dof) * stderr) if math.isfinite(dof) and dof > 0 else math.nan
 
 
 def _pooled_covariance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -246,12 +262,21 @@ def _partials(model, repeated, span: Stretch, probes: int, generator, h) -> list
     result = []
     for name, grad in zip(span.layers, grads, strict=True):
         if grad is None:
-            result.append({"layer": name, "sv2_mean": math.nan, "sv2_mean_stderr": math.nan})
+            result.append(
+                {"layer": name, "sv2_mean": math.nan, "sv2_mean_stderr": math.nan, "sv2_mean_ci95": math.nan}
+            )
             continue
         k = min(grad[0].numel(), n_out)
         per_probe = grad.detach().double().flatten(1).square().sum(1).view(probes, samples).cpu() / k
-        mean, stderr = _pooled(per_probe)
-        result.append({"layer": name, "sv2_mean": mean, "sv2_mean_stderr": stderr})
+        mean, stderr, dof = _pooled(per_probe)
+        result.append(
+            {
+                "layer": name,
+                "sv2_mean": mean,
+                "sv2_mean_stderr": stderr,
+                "sv2_mean_ci95": _half_width(stderr, dof),
+            }
+        )
     return result
 
 

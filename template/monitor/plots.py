@@ -132,9 +132,9 @@ def jacobian_spectrum(spectrum: dict, squared: np.ndarray | None) -> bytes:
     rows = spectrum["partial"]
     depth = np.arange(1, len(rows) + 1)
     measured = np.array([_nan(row["sv2_mean"]) for row in rows])
-    error = np.array([_nan(row["sv2_mean_stderr"]) for row in rows])
+    error = np.array([_nan(row["sv2_mean_ci95"]) for row in rows])
     partial.errorbar(
-        depth, _positive(measured), yerr=2 * np.nan_to_num(error), fmt="o-", markersize=3, label="measured"
+        depth, _positive(measured), yerr=np.nan_to_num(error), fmt="o-", markersize=3, label="measured (95 %)"
     )
     partial.plot(depth, _positive([_nan(row["sv2_mean_theory"]) for row in rows]), ":", color="tab:green",
                  linewidth=2, label=THEORY_LABELS.get(spectrum.get("theory"), "theory"))  # fmt: skip
