@@ -100,6 +100,7 @@ class Propagation:
         if self.graph is None:
             return LayerTheory(nan, nan, nan, nan, [self.reason])
         self._variances, self._batch, self.notes = variances, max(batch, 1), []
+        self._host = self._parameters_on_host()
         spatial = input_shape[1:] if len(input_shape) == 3 else (1, 1)
         first = Signal(
             torch.full(spatial, float(input_moment), dtype=torch.float64),
@@ -123,6 +124,41 @@ class Propagation:
 
     def _module(self, node: fx.Node) -> nn.Module:
         return self.model.get_submodule(node.target)
+
+    def _parameters_on_host(self) -> dict[tuple[str, str], float]:
+        """Every statistic of the model's parameters the maps read — batch norm's mean squared weight and
+        bias, Fixup's scalars, the variances of weight layers the caller gave none for — reduced where the
+        parameters live and brought to the host in one transfer: one sync per logging step on a GPU, not
+        one per parameter (tests/monitor/test_monitor_sync.py runs this on parameters that cannot be read)."""
+        keys, values = [], []
+
+        def add(key, value):
+            keys.append(key)
+            values.append(value.detach().reshape(()).to(torch.float64))
+
+        for node in self.graph.nodes:
+            if node.op == "get_attr":
+                value = operator.attrgetter(node.target)(self.model)  # a parameter or a buffer
+                add(("scalar", node.target), value if value.numel() == 1 else value.abs().amax())
+                continue
+            if node.op != "call_module":
+                continue
+            module = self._module(node)
+            if isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d):
+                for kind, parameter in (("gain", module.weight), ("shift", module.bias)):
+                    if parameter is not None:
+                        add((kind, node.target), parameter.detach().double().square().mean())
+            elif isinstance(module, nn.Conv2d | nn.Linear) and node.target not in self._variances:
+                add(("weight_var", node.target), module.weight.detach().double().var(correction=0))
+                if module.bias is not None:
+                    add(("bias_var", node.target), module.bias.detach().double().var(correction=0))
+        if not values:
+            return {}
+        return dict(zip(keys, torch.stack(values).cpu().tolist(), strict=True))  # the one transfer
+
+    def _layer_variances(self, name: str) -> tuple[float, float]:
+        given = self._variances.get(name)
+        return given or (self._host[("weight_var", name)], self._host.get(("bias_var", name), 0.0))
 
     def _stop(self, node: fx.Node, why: str) -> None:
         if not self.notes:
@@ -154,8 +190,8 @@ class Propagation:
                     mab=F.adaptive_avg_pool2d(x.mab[None], size)[0],
                 )
             if isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d):
-                gain = float((module.weight.detach() ** 2).mean()) if module.weight is not None else 1.0
-                shift = float((module.bias.detach() ** 2).mean()) if module.bias is not None else 0.0
+                gain = self._host.get(("gain", node.target), 1.0)
+                shift = self._host.get(("shift", node.target), 0.0)
                 ones = torch.ones_like(x.m)
                 return Signal(ones * (gain + shift), ones * math.nan, x.channels, x.band)
             if isinstance(module, nn.Flatten):
@@ -168,7 +204,7 @@ class Propagation:
         return self._stop(node, f"{node.op} {node.target} is not modelled")
 
     def _weight_layer(self, name: str, module: nn.Module, x: Signal) -> Signal:
-        weight_var, bias_var = self._variances.get(name) or parameter_variances(module)
+        weight_var, bias_var = self._layer_variances(name)
         if isinstance(module, nn.Linear):
             fan = module.in_features
             m, mab = x.m.mean().reshape(1, 1), x.mab.mean().reshape(1, 1)
@@ -215,12 +251,12 @@ class Propagation:
                 total = a.m + b.m
                 band = (a.band * a.m.mean() ** 2 + b.band * b.m.mean() ** 2) / total.mean() ** 2
                 return Signal(total, a.mab + b.mab, a.channels, float(band))
-            if len(tensors) == 1 and len(scalars) == 1 and not self._parameter(scalars[0]).any():
+            if len(tensors) == 1 and len(scalars) == 1 and self._host[("scalar", scalars[0].target)] == 0:
                 return forward[tensors[0]]  # + a zero scalar bias (Fixup at init)
         if target in (operator.mul, torch.mul) and len(inputs) == 1:
             scalar = next((a for a in args if isinstance(a, fx.Node) and a.op == "get_attr"), None)
-            if scalar is not None and self._parameter(scalar).numel() == 1:
-                return inputs[0].scaled(float(self._parameter(scalar)) ** 2)
+            if scalar is not None and operator.attrgetter(scalar.target)(self.model).numel() == 1:
+                return inputs[0].scaled(self._host[("scalar", scalar.target)] ** 2)
         if _spatial_mean(node):
             one = torch.ones(1, 1, dtype=torch.float64)
             x = inputs[0]
@@ -237,9 +273,6 @@ class Propagation:
             channels = inputs[0].channels
             return inputs[0].scaled(channels / (channels + extra), channels=channels + extra)
         return self._stop(node, f"{getattr(target, '__name__', target)} is not modelled")
-
-    def _parameter(self, node: fx.Node) -> torch.Tensor:
-        return self.model.get_parameter(node.target).detach()
 
     def _backward(self, forward: dict, top_grad: float) -> dict[fx.Node, torch.Tensor]:
         """Second moment of ∂L/∂(node) per position, from the output down, for what the forward modelled."""
@@ -271,13 +304,13 @@ class Propagation:
             return []
         module = self._module(node) if node.op == "call_module" else None
         if isinstance(module, nn.Conv2d):
-            weight_var, _ = self._variances.get(node.target) or parameter_variances(module)
+            weight_var, _ = self._layer_variances(node.target)
             spread = (
                 _conv_transpose(g, module, x.m.shape) * weight_var * (module.out_channels // module.groups)
             )
             return [(sources[0], spread)]
         if isinstance(module, nn.Linear):
-            weight_var, _ = self._variances.get(node.target) or parameter_variances(module)
+            weight_var, _ = self._layer_variances(node.target)
             return [(sources[0], torch.full_like(x.m, float(g.mean()) * weight_var * module.out_features))]
         if isinstance(module, ELEMENTWISE_MODULES):
             return [(sources[0], self._slope(module, x) * g)]
@@ -301,7 +334,7 @@ class Propagation:
         if (isinstance(module, nn.AdaptiveAvgPool2d) or _spatial_mean(node)) and g.numel() == 1:
             return [(sources[0], torch.full_like(x.m, float(g) / x.m.numel() ** 2))]
         if isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d):
-            gain = float((module.weight.detach() ** 2).mean()) if module.weight is not None else 1.0
+            gain = self._host.get(("gain", node.target), 1.0)
             return [(sources[0], g * gain / float(x.m.mean()))]
         if isinstance(module, nn.Flatten) or (node.target in (torch.flatten, "flatten", "view", "reshape")):
             return [(sources[0], torch.full_like(x.m, float(g.mean())))]
@@ -311,7 +344,9 @@ class Propagation:
             return [(s, g) for s in sources if forward.get(s) is not None and s.op != "get_attr"]
         if node.target in (operator.mul, torch.mul):
             scalar = next((a for a in node.args if isinstance(a, fx.Node) and a.op == "get_attr"), None)
-            return [(sources[0], g * float(self._parameter(scalar)) ** 2)] if scalar is not None else []
+            return (
+                [(sources[0], g * self._host[("scalar", scalar.target)] ** 2)] if scalar is not None else []
+            )
         if node.target is operator.getitem:
             step = _spatial_stride(node.args[1])
             full = torch.zeros_like(x.m)

@@ -4,20 +4,26 @@ Every way a tensor reaches the host (`.item()`, `.tolist()`, `.cpu()`, `.numpy()
 implicit `bool()`/`float()`/`int()`/index conversions) is patched to record calls made from the
 monitor's own code, directly or through what it calls, together with the step they happened in.
 On a CPU run these calls cost nothing, but each would be a sync on an accelerator. The mean-field
-theory (`propagation`, `meanfield`) is left out: it computes on the host, in float64 tensors it builds
-from the numbers that the one copy brought back, and never touches a tensor of the training device.
+theory (`propagation`, `meanfield`) is left out of that count — it computes on the host, in float64
+tensors of its own, and a CPU run cannot tell those from the training device's — and is held by the
+second test instead: on the meta device, where reading any value fails, it makes exactly one transfer.
 """
 
+import math
 import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import torch
 from lightning.pytorch import Callback
 from monitor_nets import Classifier, PlainCNN, loader, trainer
+from torch import nn
 
 import template.monitor
+from template import models
 from template.monitor import VarianceMonitor
+from template.monitor.propagation import Propagation
 
 MONITOR_DIR = str(Path(template.monitor.__file__).parent)
 HOST_MATH = tuple(f"{MONITOR_DIR}/{name}.py" for name in ("propagation", "meanfield"))
@@ -75,3 +81,34 @@ def test_no_host_transfer_on_steps_that_do_not_log_and_one_copy_on_steps_that_do
     assert steps_with_calls == {0, 3, 6}, calls
     for step in (0, 3, 6):
         assert {name: n for (s, name), n in calls.items() if s == step} == {"cpu": 1, "numpy": 1}
+
+
+@pytest.mark.parametrize("norm", ["batch", "none"])
+def test_the_theory_reads_the_models_parameters_in_one_transfer(monkeypatch, norm):
+    """propagation reads batch norm's weights and biases (norm=batch) and Fixup's scalar biases and
+    multipliers (norm=none), once per logging step. The model moves to the meta device, where any read
+    of a value fails; the one stacked `.cpu()` is answered with what the same model on the CPU
+    transferred, and the theory must come out the same."""
+    model = models.build("resnet", depth=20, width=4, norm=norm)
+    names = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    variances = {name: (0.1, 0.0) for name in names}
+    on_cpu = Propagation(model, names)
+    expected = on_cpu.run((3, 8, 8), 1.0, 0.5, variances, 1.0, batch=4)
+    host_values = torch.tensor(list(on_cpu._host.values()), dtype=torch.float64)
+    transfers = []
+    original = torch.Tensor.cpu
+
+    def cpu(self, *args, **kwargs):
+        if self.is_meta:
+            transfers.append(self.shape)
+            return host_values.clone()
+        return original(self, *args, **kwargs)
+
+    on_meta = Propagation(model.to("meta"), names)
+    monkeypatch.setattr(torch.Tensor, "cpu", cpu)
+    result = on_meta.run((3, 8, 8), 1.0, 0.5, variances, 1.0, batch=4)
+    assert result.notes == [] and all(math.isfinite(v) for v in result.act_var)
+    assert result == expected
+    parameters = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) * 2 if norm == "batch" else 0
+    parameters += sum(p.numel() == 1 for p in model.parameters())  # Fixup's scalars
+    assert parameters > 0 and transfers == [torch.Size([parameters])]
