@@ -3,6 +3,7 @@ scipy computation (meanfield_reference: adaptive quadrature and Brent's method, 
 code under test), stability against the map's own iterates, and the closed forms of the ReLU family."""
 
 import math
+from pathlib import Path
 
 import meanfield_reference as reference
 import pytest
@@ -180,3 +181,28 @@ def test_the_map_is_increasing_so_fixed_point_may_walk_monotonically():
     q = torch.logspace(-8, 4, 2000, dtype=torch.float64)
     for name, phi in ACTIVATIONS.items():
         assert bool((meanfield.moment(phi, q).diff() > 0).all()), name
+
+
+def test_the_readmes_table_of_critical_points_is_what_the_code_computes():
+    """Each README cell: the stable critical σ²_w in bold, or '—' with the unstable χ₁ = 1 point's σ²_w."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    header = next(line for line in readme.splitlines() if line.startswith("| σ²_b → |"))
+    bias_vars = [float(cell) for cell in header.strip("|").split("|")[1:]]
+    rows = {
+        "tanh": "tanh",
+        "ReLU": "relu",
+        "leaky ReLU (a = 0.2)": "leaky_relu",
+        "GELU": "gelu",
+        "SiLU": "silu",
+    }
+    for label, name in rows.items():
+        line = next(line for line in readme.splitlines() if line.startswith(f"| {label} |"))
+        cells = [cell.strip() for cell in line.strip("|").split("|")[1:]]
+        assert len(cells) == len(bias_vars), label
+        for cell, bias_var in zip(cells, bias_vars, strict=True):
+            found = fixed_points.structure(ACTIVATIONS[name], bias_var)
+            if found.stable_critical:
+                assert cell == f"**{found.stable_critical.weight_var:.4f}**", (label, bias_var)
+            else:
+                unstable = [p for p in found.critical if not p.stable]
+                assert cell == (f"— ({unstable[0].weight_var:.3f} u)" if unstable else "—"), (label, bias_var)
