@@ -48,6 +48,7 @@ def _theory(model: nn.Module, span: jacobian.Stretch, names: list[str], width: i
     return jacobian.theory(span, names, result.act_var, result.grad_var, nn.ReLU(), weights)
 
 
+@pytest.mark.slow  # 40 draws of dense 256 × 256 Jacobians: 7 s each, so in make test-all
 @pytest.mark.parametrize("distribution", ["orthogonal", "normal"])
 def test_a_deep_relu_nets_spectrum_is_the_free_probability_sum_over_draws(distribution):
     """J from the first layer's output to the last's crosses 6 ReLUs and 6 weight matrices. Closed form
