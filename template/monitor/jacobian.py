@@ -222,7 +222,7 @@ def _half_width(stderr: float, dof: float) -> float:
     """The 95 % interval's half-width, Student's t on `dof` degrees of freedom. Over 300 probe seeds (two
     inputs, test_monitor_jacobian.py) a normal ±2 s.e. missed the dense Jacobian's value 26 %, 13 %, 7 %
     and 8 % of the time at 2, 4, 8 and 16 probes; these intervals 2.0 %, 7.0 %, 4.7 % and 6.7 %."""
-    from scipy.stats import t  # only where a spectrum is measured: scipy.stats costs 0.3 s to import
+    from scipy.stats import t  # only where a spectrum is measured: scipy.stats costs 0.5 s to import
 
     return float(t.ppf(0.975, dof) * stderr) if math.isfinite(dof) and dof > 0 else math.nan
 
