@@ -63,7 +63,7 @@ def predict(cfg: DictConfig) -> dict:
     result = propagation.run(
         tuple(batch.shape[1:]), input_moment, input_corr * input_moment, variances, 1.0, batch_size
     )
-    low, high = band(result.act_var, result.band, cfg.stats.band_level)
+    low, high = band(result.act_var, result.band, cfg.stats.band_level, result.shift)
     grad = np.array(result.grad_var)
     with np.errstate(divide="ignore", invalid="ignore"):
         chi = np.append(grad[:-1] / grad[1:], np.nan)

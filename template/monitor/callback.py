@@ -6,14 +6,16 @@ stopping the run.
 Where each piece runs, in Lightning 2.x's hook order for one training batch:
   on_train_batch_start  `trainer.global_step` is N, the step this batch belongs to (0 = the weights as
                         initialised). Probe every step; on a logging step (N % every_n_steps == 0)
-                        also arm the full statistics and count the batch's samples.
+                        also arm the full statistics, count the batch's samples and reduce the
+                        parameters the theory reads (batch norm's, Fixup's scalars) on the device.
   forward               hooks probe each output's norm; when armed they add the output, input and
                         weight statistics and hook the output's gradient.
   backward              the gradient hooks add d(loss)/d(output), He's backward quantity.
   optimizer step        global_step becomes N + 1.
   on_train_batch_end    the probes become a device-side record of the first non-finite step; if
                         step N was armed and the optimizer has stepped, it is finalised: one
-                        all-gather, one copy to the host, logging, the non-finite check.
+                        all-gather, one copy of the statistics to the host, one of the theory's
+                        parameters where the model has any, logging, the non-finite check.
 Under gradient accumulation all micro-batches of step N are pooled, and finalised after the step.
 The weights behind `act_var_predicted` are read in the forward hook, before the update.
 
@@ -152,6 +154,7 @@ class VarianceMonitor(Callback):
         accumulator.armed = self._step % self.every_n_steps == 0
         if accumulator.armed:
             accumulator.count_samples(extract_batch_size(batch))
+            self._propagation.read_parameters()  # before the update, on the device until finalised
         wanted = self.jacobian == "every" or (self.jacobian == "init" and self._step == 0)
         if accumulator.armed and wanted and trainer.is_global_zero:
             self._measure_spectrum(batch)
@@ -310,7 +313,7 @@ class VarianceMonitor(Callback):
         else:
             chained = self._propagation.run((1,), np.nan, np.nan, variances, np.nan)
         act_theory, band_var = np.array(chained.act_var), np.array(chained.band)
-        low, high = theory.band(act_theory, band_var, self.band_level)
+        low, high = theory.band(act_theory, band_var, self.band_level, np.array(chained.shift))
         grad_theory = np.array(chained.grad_var)
         with np.errstate(divide="ignore", invalid="ignore"):
             chi = np.append(grad_theory[:-1] / grad_theory[1:], np.nan)

@@ -160,3 +160,39 @@ def length_map_ab(phi: Activation, q, qab, weight_var: float, bias_var: float) -
 def derivative(phi: Activation) -> Activation:
     """φ′ as an activation of its own, for the maps' cross moments of the derivative (χ_c)."""
     return lambda x: _derivative(phi, x)
+
+
+def _times_slope(phi: Activation) -> Activation:
+    """x ↦ x φ(x) φ′(x), φ′ by autograd: the integrand of the length map's log-slope."""
+
+    def integrand(x: torch.Tensor) -> torch.Tensor:
+        x = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            value = phi(x.clone())  # a copy: the model's own modules may work in place
+            (slope,) = torch.autograd.grad(value.sum(), x)
+        return x.detach() * value.detach() * slope
+
+    return integrand
+
+
+def stretch_moment(phi: Activation, q) -> torch.Tensor:
+    """q · d/dq E_z[φ(√q z)²] = E[x φ(x) φ′(x)], x = √q z, for each q (any shape).
+
+    Differentiating under the expectation, d/dq E[φ(√q z)²] = E[φ(√q z) φ′(√q z) z]/√q; times q that
+    is E[x φ(x) φ′(x)], one more quadrature of the kind `moment` does. For ReLU x φ φ′ = φ², so the
+    two moments are equal and the length map's log-slope is exactly 1 (tests/monitor/
+    test_monitor_meanfield_slope.py holds both to a central difference of `moment` in ln q)."""
+    return moment(_times_slope(phi), q, power=1)
+
+
+def log_slope(phi: Activation, q, weight_var: float, bias_var: float) -> torch.Tensor:
+    """s = d ln q_{l+1} / d ln q_l of the length map at q (any shape): σ²_w E[x φ φ′] / (σ²_w E[φ²] + σ²_b).
+
+    How much the map stretches a relative change of q: a deviation δ of ln q_l (one draw of the weights
+    at finite width) reaches layer l + 1 as s δ. ReLU without biases: 1 exactly, so a deviation is
+    carried unchanged; GELU and SiLU in their ordered phase (σ²_w = 2, σ²_b = 0): above 1 where q is of
+    order one, so the deviations of the first layers grow with depth (README: "The band"); tanh: below 1,
+    it saturates. 0 where the map is 0."""
+    length = weight_var * moment(phi, q) + bias_var
+    stretched = weight_var * stretch_moment(phi, q)
+    return torch.where(length > 0, stretched / length.clamp(min=1e-300), 0.0)

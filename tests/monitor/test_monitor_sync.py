@@ -1,17 +1,23 @@
 """The monitor must not make the host wait for the device on steps that do not log.
 
-Every way a tensor reaches the host (`.item()`, `.tolist()`, `.cpu()`, `.numpy()`, `.to()`, and the
-implicit `bool()`/`float()`/`int()`/index conversions) is patched to record calls made from the
-monitor's own code, directly or through what it calls, together with the step they happened in.
-On a CPU run these calls cost nothing, but each would be a sync on an accelerator. The mean-field
-theory (`propagation`, `meanfield`) is left out of that count — it computes on the host, in float64
-tensors of its own, and a CPU run cannot tell those from the training device's — and is held by the
-second test instead: on the meta device, where reading any value fails, it makes exactly one transfer.
+On a CPU run a copy to the host costs nothing, so the test tracks where each value lives instead: a
+torch function mode follows every tensor the training touches and marks as *host* only what the host
+made itself — the results of a transfer (`.cpu()`, `.tolist()`, `.numpy()`, ...), of a factory called
+without a `device`, and of operations whose tensor inputs are all host tensors. Everything else, the
+model's parameters and buffers, the batch, the gradients autograd makes and anything computed from them,
+is a *device* tensor. Reading a value of a device tensor (`.item()`, `.tolist()`, `.cpu()`, `.numpy()`,
+`.to(device)`, the implicit `bool()`/`float()`/`int()`/index conversions, or writing it into a host
+tensor with `copy_`/`[...] =`) from the monitor's code, any of its files, is a host transfer: on an
+accelerator, a sync. The mean-field theory (`propagation`, `meanfield`) is held to the same rule: its
+float64 maps are host tensors, so it may compute with them freely, but a parameter it reads from the
+model is a device tensor.
 """
 
 import math
 import sys
+import weakref
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -19,15 +25,17 @@ import torch
 from lightning.pytorch import Callback
 from monitor_nets import Classifier, PlainCNN, loader, trainer
 from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_leaves
 
 import template.monitor
 from template import models
-from template.monitor import VarianceMonitor
+from template.monitor import VarianceMonitor, meanfield
 from template.monitor.propagation import Propagation
 
 MONITOR_DIR = str(Path(template.monitor.__file__).parent)
-HOST_MATH = tuple(f"{MONITOR_DIR}/{name}.py" for name in ("propagation", "meanfield"))
-HOST_TRANSFERS = ["item", "tolist", "cpu", "numpy", "to", "__bool__", "__float__", "__int__", "__index__"]
+READS = {"item", "tolist", "cpu", "numpy", "__array__", "__bool__", "__float__", "__int__", "__index__"}
+WRITES = {"copy_", "__setitem__"}  # into a host tensor: a copy from the device when the source is one
 
 
 class StepClock(Callback):
@@ -43,50 +51,99 @@ class StepClock(Callback):
 
 
 def _from_monitor() -> bool:
-    frame, found = sys._getframe(2), False
+    frame = sys._getframe(2)
     while frame is not None:
-        if frame.f_code.co_filename in HOST_MATH:
-            return False
-        found = found or frame.f_code.co_filename.startswith(MONITOR_DIR)
+        if frame.f_code.co_filename.startswith(MONITOR_DIR):
+            return True
         frame = frame.f_back
-    return found
+    return False
 
 
-def _dtype_only(args, kwargs) -> bool:
-    """`.to(torch.float64)` casts on the device; only a `.to` that names a device can move data."""
-    return "device" not in kwargs and all(isinstance(a, torch.dtype) for a in args)
+def _names_a_device(args, kwargs) -> bool:
+    """`.to(torch.float64)` casts where the tensor is; a `.to` that names a device (or another tensor's)
+    can move data."""
+    return "device" in kwargs or any(not isinstance(a, torch.dtype) for a in args)
 
 
-def test_no_host_transfer_on_steps_that_do_not_log_and_one_copy_on_steps_that_do(monkeypatch):
-    calls: Counter = Counter()
-    for name in HOST_TRANSFERS:
-        original = getattr(torch.Tensor, name)
+class HostTransfers(TorchFunctionMode):
+    """Counts, per `StepClock` step, the monitor's reads of device tensors' values."""
 
-        def spy(self, *args, _name=name, _original=original, **kwargs):
-            if _from_monitor() and not (_name == "to" and _dtype_only(args, kwargs)):
-                calls[StepClock.now, _name] += 1
-            return _original(self, *args, **kwargs)
+    def __init__(self):
+        super().__init__()
+        self.calls: Counter = Counter()
+        self._host: dict[int, object] = {}  # id → weak reference, so that a reused id is not host
 
-        monkeypatch.setattr(torch.Tensor, name, spy)
+    def mark_host(self, value) -> None:
+        for t in tree_leaves(value):
+            if isinstance(t, torch.Tensor):
+                self._host[id(t)] = weakref.ref(t)
 
+    def is_host(self, t: torch.Tensor) -> bool:
+        ref = self._host.get(id(t))
+        return ref is not None and ref() is t
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        tensors = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+        on_device = [t for t in tensors if not self.is_host(t)]
+        moves = name in READS or (name == "to" and _names_a_device(args[1:], kwargs))
+        written = name in WRITES and self.is_host(args[0]) and any(t is not args[0] for t in on_device)
+        if (moves and on_device or written) and _from_monitor():
+            self.calls[StepClock.now, name] += 1
+        out = func(*args, **kwargs)
+        if name in READS or not on_device and (tensors or "device" not in kwargs):
+            self.mark_host(out)
+        return out
+
+
+def _host_from_numpy(transfers: HostTransfers, array, _from_numpy=torch.from_numpy):
+    out = _from_numpy(array)  # not a torch function: the mode cannot see it
+    transfers.mark_host(out)
+    return out
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        lambda: PlainCNN(4, 8, "kaiming"),
+        lambda: models.build("resnet", depth=20, width=4, norm="batch"),
+        lambda: models.build("resnet", depth=20, width=4, norm="none"),  # Fixup's scalars
+    ],
+    ids=["plain", "batch_norm", "fixup"],
+)
+def test_no_host_transfer_on_steps_that_do_not_log_and_one_copy_on_steps_that_do(monkeypatch, model):
+    """Allowed per logging step: the accumulator's one `.cpu()` of its sums, and the theory's one `.cpu()`
+    of the model's parameter statistics (each weight layer's spread of unit norms; batch norm's weights
+    and biases, Fixup's scalars); nothing on the other steps."""
+    for function in vars(meanfield).values():  # quadrature nodes cached before the mode could see them
+        getattr(function, "cache_clear", lambda: None)()
     torch.manual_seed(0)
+    model = model()
     monitor = VarianceMonitor(every_n_steps=3)
-    trainer(7, callbacks=[StepClock(), monitor], accumulate_grad_batches=2).fit(
-        Classifier(PlainCNN(4, 8, "kaiming")), loader(8 * 16, (3, 8, 8), 8)
-    )
+    transfers = HostTransfers()
+    monkeypatch.setattr(torch, "from_numpy", partial(_host_from_numpy, transfers))
+    with transfers:
+        trainer(7, callbacks=[StepClock(), monitor], accumulate_grad_batches=2).fit(
+            Classifier(model), loader(8 * 16, (3, 8, 8), 8)
+        )
     monkeypatch.undo()
 
     assert monitor.at_init is not None
+    assert all(math.isfinite(layer["act_var_theory"] or math.nan) for layer in monitor.at_init["layers"])
+    calls = transfers.calls
     steps_with_calls = {step for step, _ in calls if isinstance(step, int)}
     assert steps_with_calls == {0, 3, 6}, calls
     for step in (0, 3, 6):
-        assert {name: n for (s, name), n in calls.items() if s == step} == {"cpu": 1, "numpy": 1}
+        copies = {name: n for (s, name), n in calls.items() if s == step}
+        assert copies == {"cpu": 2}, (step, copies)
 
 
 @pytest.mark.parametrize("norm", ["batch", "none"])
 def test_the_theory_reads_the_models_parameters_in_one_transfer(monkeypatch, norm):
-    """propagation reads batch norm's weights and biases (norm=batch) and Fixup's scalar biases and
-    multipliers (norm=none), once per logging step. The model moves to the meta device, where any read
+    """propagation reads batch norm's weights and biases (norm=batch), Fixup's scalar biases and
+    multipliers (norm=none) and every weight layer's spread of unit norms and of squared biases, once per
+    logging step. The model moves to the meta device, where any read
     of a value fails; the one stacked `.cpu()` is answered with what the same model on the CPU
     transferred, and the theory must come out the same."""
     model = models.build("resnet", depth=20, width=4, norm=norm)
@@ -111,4 +168,6 @@ def test_the_theory_reads_the_models_parameters_in_one_transfer(monkeypatch, nor
     assert result == expected
     parameters = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) * 2 if norm == "batch" else 0
     parameters += sum(p.numel() == 1 for p in model.parameters())  # Fixup's scalars
+    weight_layers = [model.get_submodule(name) for name in names]
+    parameters += len(weight_layers) + sum(m.bias is not None for m in weight_layers)  # the spreads
     assert parameters > 0 and transfers == [torch.Size([parameters])]
