@@ -48,6 +48,7 @@ ARGS ?=##        any other overrides, e.g. ARGS="optimizer.lr=0.003 data.batch_s
 INITS ?=##       compare.inits: the inits make compare trains, e.g. INITS="kaiming glorot"
 SEEDS ?=##       compare.seeds: the seeds of each init, e.g. SEEDS="0 1 2"
 NAME ?=##        make rename: the new package name, a lower-case Python identifier
+INSTALLER ?=##   make install: uv (the default; pip where uv cannot be had) or pip
 
 OVERRIDES = $(strip \
   $(if $(EXPERIMENT),experiment=$(EXPERIMENT)) $(if $(INIT),init.name=$(INIT)) \
@@ -73,10 +74,17 @@ help: ## Show this help
 
 install: $(STAMP) ## Create .venv and install the locked versions (requirements.lock), then the project
 
+# uv installs the lock (with pip's package sources, as `make lock` does); where uv cannot be had or
+# fails, or INSTALLER=pip, pip does it instead.
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON_BOOT) -m venv $(VENV)
-	$(PY) -m pip install --quiet -r $(LOCK)
-	$(PY) -m pip install --quiet --no-deps -e .
+	if [ "$(INSTALLER)" != pip ] && $(PY) -m pip install --quiet uv==$(UV_VERSION) \
+	    && $(WITH_PIP_SOURCES) $(UV) pip install --quiet --python $(PY) -r $(LOCK); then \
+	  $(UV) pip install --quiet --python $(PY) --no-deps -e .; \
+	else \
+	  echo "make install: installing with pip"; \
+	  $(PY) -m pip install --quiet -r $(LOCK) && $(PY) -m pip install --quiet --no-deps -e .; \
+	fi
 	touch $(STAMP)
 
 lock: $(STAMP) ## Re-resolve requirements.lock from pyproject.toml's ranges (every platform, Python >= 3.10)

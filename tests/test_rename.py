@@ -35,12 +35,14 @@ def copy_of_repo(destination: Path, with_git: bool = True) -> Path:
 def offline_install_env() -> dict[str, str]:
     """What lets the copy's `make install` run without a download: its new virtual environment sees
     this one's packages through PYTHONPATH, and pip neither fetches nor builds in isolation (so
-    `pip install -e '.[dev]'` finds every requirement satisfied and installs just the renamed package)."""
+    `pip install -e '.[dev]'` finds every requirement satisfied and installs just the renamed package).
+    pip, not uv, which does not count packages found through PYTHONPATH as installed."""
     env = {key: value for key, value in os.environ.items() if key not in ("TEMPLATE_RUN_DIR", "MAKEFLAGS")}
     env.update(
         PYTHONPATH=sysconfig.get_paths()["purelib"],
         PYTHON_BOOT=getattr(sys, "_base_executable", sys.executable),
         PIP_NO_INDEX="1",
+        INSTALLER="pip",
         PIP_NO_BUILD_ISOLATION="0",  # pip reads this "no-" option inverted: 0 turns isolation off
     )
     return env
