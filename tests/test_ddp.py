@@ -12,10 +12,10 @@ import lightning as L
 import pytest
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
-from wandb_reader import read_run
 
 from template import inits, models
 from template.module import Classifier
+from tests.helpers.wandb_reader import read_run
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow

@@ -8,11 +8,11 @@ import shutil
 import subprocess
 import sys
 
-import fork
 import pytest
 
 from template import config, data, rename
 from template.train import train
+from tests.helpers import fork
 
 QUICK = [
     "trainer.max_epochs=1",

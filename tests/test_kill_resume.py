@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import torch
 from omegaconf import OmegaConf
-from provenance_check import assert_true_provenance
+
+from tests.helpers.provenance_check import assert_true_provenance
 
 pytestmark = pytest.mark.slow
 

@@ -3,9 +3,8 @@ checkout says "no git"."""
 
 import subprocess
 
-from provenance_check import REPO, assert_true_provenance, git_head
-
 from template import provenance
+from tests.helpers.provenance_check import REPO, assert_true_provenance, git_head
 
 
 def test_commit_is_git_rev_parse_head():

@@ -8,20 +8,9 @@ import pytest
 from template import config
 from template.__main__ import main
 from template.theory import predict
+from tests.helpers.tiny import tiny
 
-SMALL = [
-    "data=synthetic",
-    "data.synthetic_train_size=320",
-    "data.val_size=64",
-    "data.synthetic_test_size=64",
-    "data.batch_size=256",
-    "data.num_workers=0",
-    "model.depth=5",
-    "model.width=8",
-    "model.activation=tanh",
-    "init=critical",
-    "seed=3",
-]
+SMALL = tiny("model.width=8", "model.activation=tanh", "init=critical", "seed=3")
 
 
 def test_theory_prints_each_layer_the_phase_and_the_critical_line(capsys):

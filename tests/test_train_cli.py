@@ -10,29 +10,16 @@ import sys
 import pytest
 import torch
 from omegaconf import OmegaConf
-from provenance_check import assert_true_provenance
 from wandb.sdk.lib.service.service_token import UnixServiceToken
-from wandb_reader import read_run
 
 from template.__main__ import main
+from tests.helpers.provenance_check import assert_true_provenance
+from tests.helpers.tiny import tiny
+from tests.helpers.wandb_reader import read_run
 
 # Small enough for seconds on two cores; the whole training split in one batch, so step 0's statistics
 # are over a known set of samples whatever the shuffling.
-TINY = [
-    "data=synthetic",
-    "data.synthetic_train_size=320",
-    "data.val_size=64",
-    "data.synthetic_test_size=64",
-    "data.batch_size=256",
-    "data.num_workers=0",
-    "model.depth=5",
-    "model.width=4",
-    "trainer.max_epochs=2",
-    "trainer.enable_progress_bar=false",
-    "stats.every_n_steps=1",
-    "trainer.log_every_n_steps=1",
-    "seed=3",
-]
+TINY = tiny("trainer.max_epochs=2", "stats.every_n_steps=1", "trainer.log_every_n_steps=1", "seed=3")
 
 
 SECRET = "0123456789abcdef0123456789abcdef01234567"  # a W&B API key's shape

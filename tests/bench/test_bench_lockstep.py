@@ -13,11 +13,12 @@ from template import config
 from template.bench import timing
 from template.bench.timing import Lockstep, Setup, side_by_side
 from template.module import Classifier
+from tests.helpers.tiny import tiny
 
-TINY = [
-    "model.depth=3", "model.width=4", "data.batch_size=8", "bench.warmup=2", "bench.steps=6",
-    "logger=none", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu",
-]  # fmt: skip
+TINY = tiny(
+    "model.depth=3", "data.batch_size=8", "bench.warmup=2", "bench.steps=6", "logger=none",
+    "trainer.accelerator=cpu",
+)  # fmt: skip
 
 
 def order_of_steps(monkeypatch, tmp_path, *keys) -> list[tuple[str, int]]:

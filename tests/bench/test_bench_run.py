@@ -16,26 +16,25 @@ from pathlib import Path
 
 import pytest
 import torch
-from provenance_check import assert_true_provenance
 
 from template import config
 from template.bench import main
 from template.bench.timing import Setup, side_by_side
+from tests.helpers.provenance_check import assert_true_provenance
+from tests.helpers.tiny import tiny
 
 REPO = Path(__file__).resolve().parent.parent.parent
 REPEATS, STEPS, BATCH = 2, 3, 16
-TINY = [  # the training config's keys: the same dialect as train
+TINY = tiny(  # the training config's keys: the same dialect as train
     "model=plain",
     "model.depth=3",
-    "model.width=4",
     f"data.batch_size={BATCH}",
     f"bench.steps={STEPS}",
     "bench.warmup=1",
     f"bench.repeats={REPEATS}",
     "bench.loader_size=256",
-    "data.num_workers=0",
     "trainer.accelerator=cpu",
-]
+)
 
 
 def run_bench(tmp_path, *extra) -> tuple[dict, str]:
@@ -54,7 +53,7 @@ def bench(tmp_path_factory):
 
 def test_bench_json_records_machine_command_and_every_repeat(bench):
     payload, _ = bench
-    assert payload["command"].startswith("python -m template bench model=plain model.depth=3")
+    assert payload["command"].startswith("python -m template bench " + " ".join(TINY))
     assert {"cpu", "gpu", "torch", "threads", "device"} <= payload["hardware"].keys()
     assert payload["options"]["bench"]["repeats"] == REPEATS and payload["date"]
     assert_true_provenance(payload["provenance"])

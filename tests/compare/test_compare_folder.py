@@ -7,23 +7,14 @@ import statistics
 
 import pytest
 from omegaconf import OmegaConf
-from provenance_check import assert_true_provenance
-from wandb_reader import read_run
 
 from template import compare
+from tests.helpers.provenance_check import assert_true_provenance
+from tests.helpers.tiny import tiny
+from tests.helpers.wandb_reader import read_run
 
 # Seconds per run on two cores: a 5-layer net, two one-batch epochs on a few hundred synthetic images.
-TINY = [
-    "data=synthetic",
-    "data.synthetic_train_size=192",
-    "data.val_size=64",
-    "data.synthetic_test_size=64",
-    "data.batch_size=128",
-    "data.num_workers=0",
-    "model.depth=5",
-    "model.width=4",
-    "trainer.max_epochs=2",
-]
+TINY = tiny("data.synthetic_train_size=192", "data.batch_size=128", "trainer.max_epochs=2")
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

@@ -11,11 +11,9 @@ from omegaconf import OmegaConf
 from template import compare, config
 from template.compare.comparison import _run_config
 from template.errors import UsageError
+from tests.helpers.tiny import tiny
 
-TINY = [
-    "data=synthetic", "data.synthetic_train_size=192", "data.val_size=64", "data.synthetic_test_size=64",
-    "data.batch_size=128", "data.num_workers=0", "model.depth=5", "model.width=4", "trainer.max_epochs=1",
-]  # fmt: skip
+TINY = tiny("data.synthetic_train_size=192", "data.batch_size=128", "trainer.max_epochs=1")
 VARIANTS = "compare.variants={tanh_critical: [model.activation=tanh, init.name=critical], plain_relu: []}"
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from fake_cifar import LAYOUT, write_fake_cifar
-from fake_digits import write_fake_mnist, write_fake_svhn
 from omegaconf import OmegaConf
 from torchvision import datasets
 
 from template.schema import DataConfig
+from tests.helpers.fake_cifar import LAYOUT, write_fake_cifar
+from tests.helpers.fake_digits import write_fake_mnist, write_fake_svhn
 
 CLASSES = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}
 

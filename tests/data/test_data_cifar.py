@@ -8,12 +8,12 @@ import tarfile
 
 import pytest
 import torch
-from fake_cifar import read_split
 from torchvision import datasets
 
 from template import data
 from template.data import augment
 from template.errors import UsageError
+from tests.helpers.fake_cifar import read_split
 
 CLOSED_PORT = "http://127.0.0.1:9/cifar.tar.gz"  # loopback, nothing listens: refused at once
 

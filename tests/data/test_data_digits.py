@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
-from fake_digits import MNIST_FILES, digits
 from torchvision import datasets
 
 from template import data
 from template.errors import UsageError
+from tests.helpers.fake_digits import MNIST_FILES, digits
 
 CASES = [
     ("mnist", (1, 28, 28), "MNIST"),

@@ -7,7 +7,9 @@ of exponentials), the arc-cosine kernel (Cho & Saul 2009) and tanh's small- and 
 import math
 
 import pytest
-from meanfield_reference import (
+from scipy.special import erfcx
+
+from tests.helpers.meanfield_reference import (
     chi1,
     critical_points,
     cross_moment,
@@ -18,7 +20,6 @@ from meanfield_reference import (
     second_moment,
     second_moment_slope,
 )
-from scipy.special import erfcx
 
 QS = [1e-8, 1e-6, 1e-4, 1e-2, 0.3, 1.0, 10.0, 100.0, 1e3, 1e4]
 CS = [-1.0, -0.99, -0.9, -0.5, 0.0, 0.5, 0.9, 0.99, 1.0]

@@ -39,7 +39,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from monitor_nets import Classifier, trainer
 from scipy import stats
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -47,6 +46,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from template.models.vanilla import VanillaNet
 from template.monitor import VarianceMonitor, meanfield, theory
 from template.monitor.propagation import ELEMENTWISE_MODULES, Propagation
+from tests.helpers.monitor_nets import Classifier, trainer
 
 DEPTH, WIDTH, SIZE, BATCH, LEVEL = 20, 64, 16, 64, 0.99
 ALPHA = 0.01  # the chance that a correct theory fails one test function
@@ -421,7 +421,7 @@ def table(draws: int = 40) -> str:
     """The README's table: per activation and net, over `draws` draws at width 64 and 20 layers, the
     geometric mean of measured/theory (its range over the layers), what the bias and the band's centre
     explain, the worst layer's distance from that in standard errors, and the share of (draw, layer)
-    outside the 99 % band. `python tests/monitor/test_monitor_against_measurement.py` prints it."""
+    outside the 99 % band. `.venv/bin/python -m tests.monitor.test_monitor_against_measurement` prints it."""
     lines = [
         "| activation | net | measured/theory, geometric mean | explained (β and the band's centre) "
         "| worst layer, s.e. | outside the 99 % band |",

@@ -5,10 +5,10 @@ reports."""
 
 import pytest
 import torch
-from monitor_nets import Classifier, MemoryLogger, PlainCNN, loader, trainer
 from torch._dynamo.utils import counters
 
 from template.monitor import VarianceMonitor
+from tests.helpers.monitor_nets import Classifier, MemoryLogger, PlainCNN, loader, trainer
 
 
 def _fit(compiled: bool, steps: int = 9) -> tuple[VarianceMonitor, MemoryLogger]:

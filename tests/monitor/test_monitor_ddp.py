@@ -8,11 +8,11 @@ import pytest
 import torch
 from lightning.pytorch import Callback
 from lightning.pytorch.loggers import CSVLogger
-from monitor_nets import Classifier, PlainCNN, loader, trainer
 from torch.utils.data import DataLoader, DistributedSampler
 
 from template.monitor import VarianceMonitor
 from template.monitor.callback import LOGGED_KEYS
+from tests.helpers.monitor_nets import Classifier, PlainCNN, loader, trainer
 
 SAMPLES, PER_DEVICE = 64, 8
 

@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from monitor_nets import Classifier, PlainCNN, loader, plain_mlp, trainer
 
 from template.monitor import NonFiniteError, VarianceMonitor
+from tests.helpers.monitor_nets import Classifier, PlainCNN, loader, plain_mlp, trainer
 
 # 30 square layers: He's setting, where Glorot halves the variance per layer and Kaiming keeps it. The
 # CNN needs width: at finite width the variance drifts down by roughly exp(-5/width) per layer even

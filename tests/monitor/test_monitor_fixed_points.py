@@ -5,7 +5,6 @@ code under test), stability against the map's own iterates, and the closed forms
 import math
 from pathlib import Path
 
-import meanfield_reference as reference
 import pytest
 import torch
 from torch import nn
@@ -13,6 +12,7 @@ from torch import nn
 from template import inits
 from template.errors import UsageError
 from template.monitor import fixed_points, meanfield
+from tests.helpers import meanfield_reference as reference
 
 ACTIVATIONS = {
     "tanh": nn.Tanh(),

@@ -10,10 +10,10 @@ import sys
 import pytest
 import torch
 from torch import nn
-from wandb_reader import read_run
 
 from template import inits, models
 from template.monitor import jacobian
+from tests.helpers.wandb_reader import read_run
 
 Z = 4.0  # standard errors: a two-sided miss this far out has probability 6e-5 per check
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 import wandb
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
-from monitor_nets import QUIET_WANDB, Classifier, PlainCNN, loader, trainer
-from wandb_reader import read_run
 
 from template.monitor import VarianceMonitor
+from tests.helpers.monitor_nets import QUIET_WANDB, Classifier, PlainCNN, loader, trainer
+from tests.helpers.wandb_reader import read_run
 
 LAYERS = ["features.0", "features.2", "features.4", "classifier"]
 SCALARS = ["act_var", "act_var_predicted", "act_var_theory", "grad_var"]

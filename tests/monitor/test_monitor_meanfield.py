@@ -3,13 +3,13 @@ kernel), erf (Williams 1997), and tanh's critical line (Schoenholz et al. 2017) 
 
 import math
 
-import meanfield_reference as reference
 import numpy as np
 import pytest
 import torch
 from scipy import integrate, special, stats
 
 from template.monitor import meanfield
+from tests.helpers import meanfield_reference as reference
 
 relu = torch.relu
 

@@ -3,7 +3,7 @@
 A unit's q is its own squared weight norm times the input's. With i.i.d. Gaussian weights and fan-in n
 the norm, over its mean, is s ~ χ²_n / n (mean 1, variance 2/n), so the mean over units of a moment M
 is ∫ M(q s) dχ²_n(s): here one scipy quadrature over s of the reference's own scipy moments
-(tests/monitor/meanfield_reference.py), sharing nothing with the package. Mean field's M(q) misses that
+(tests/helpers/meanfield_reference.py), sharing nothing with the package. Mean field's M(q) misses that
 average by Jensen's inequality, by O(1/n) in the log (tanh's E[φ′²] at q = 2: +6.3 % at n = 9, +0.4 %
 at n = 144). The correction is second order, so what it leaves is the third, E[(s − 1)³] = 8/n²: the
 claim is a residual below 0.25/n² in the log (0.3 % at n = 9; the worst case here, tanh's E[φ²] at
@@ -15,12 +15,12 @@ import math
 
 import pytest
 import torch
-from meanfield_reference import derivative_moment, second_moment
 from scipy import integrate, stats
 from torch import nn
 
 from template.monitor import meanfield
 from template.monitor.propagation import _over_units
+from tests.helpers.meanfield_reference import derivative_moment, second_moment
 
 ACTIVATIONS = {"tanh": torch.tanh, "gelu": nn.GELU(), "silu": nn.SiLU(), "relu": torch.relu}
 FAN_INS = [9, 27, 144]

@@ -2,9 +2,9 @@
 and the history behind the heatmap travel in Lightning's checkpoint, as plain data (weights_only)."""
 
 import torch
-from monitor_nets import Classifier, PlainCNN, loader, trainer
 
 from template.monitor import VarianceMonitor
+from tests.helpers.monitor_nets import Classifier, PlainCNN, loader, trainer
 
 
 def test_at_init_and_history_survive_a_resume(tmp_path):

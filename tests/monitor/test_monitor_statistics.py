@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 from lightning.pytorch.plugins import MixedPrecision
-from monitor_nets import Classifier, MemoryLogger, PlainCNN, loader, plain_mlp, trainer
 from torch import nn
 
 from template.monitor import VarianceMonitor
+from tests.helpers.monitor_nets import Classifier, MemoryLogger, PlainCNN, loader, plain_mlp, trainer
 
 
 def _reference(model: nn.Module, names: list[str], x: torch.Tensor, y: torch.Tensor):

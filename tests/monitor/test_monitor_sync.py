@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 import torch
 from lightning.pytorch import Callback
-from monitor_nets import Classifier, PlainCNN, loader, trainer
 from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
@@ -32,6 +31,7 @@ import template.monitor
 from template import models
 from template.monitor import VarianceMonitor, meanfield
 from template.monitor.propagation import Propagation
+from tests.helpers.monitor_nets import Classifier, PlainCNN, loader, trainer
 
 MONITOR_DIR = str(Path(template.monitor.__file__).parent)
 READS = {"item", "tolist", "cpu", "numpy", "__array__", "__bool__", "__float__", "__int__", "__index__"}

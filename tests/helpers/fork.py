@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FORK = re.compile(r"<!-- fork: (\S+) -->\n```python\n(.*?)```", re.S)
 
 
