@@ -86,6 +86,7 @@ def test_wandb_run_has_step0_statistics_for_every_layer(tiny_run):
         assert any(key.startswith(f"act_hist/{name}") for key in merged), name
 
 
+@pytest.mark.slow  # a real training process against a silent service: 13 s, in make test-all
 def test_a_run_started_by_a_process_that_shares_its_wandb_service_still_writes_through_its_own(tmp_path):
     """wandb hands its service to child processes through WANDB_SERVICE. A run registered in a parent's
     service is closed on that service's time, so `make train` could return before its file is whole. The
