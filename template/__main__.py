@@ -106,7 +106,7 @@ def _bench(overrides: list[str]) -> int:
 
 def _theory(overrides: list[str]) -> int:
     from template import config
-    from template.theory import main as theory
+    from template.predict import main as theory
 
     return theory(config.load(overrides))
 

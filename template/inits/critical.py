@@ -31,8 +31,8 @@ from template.errors import UsageError
 from template.inits.fans import layers
 from template.inits.jax_timm import delta_orthogonal
 from template.inits.registry import Check, Positive, register
-from template.monitor import fixed_points
-from template.monitor.propagation import ELEMENTWISE_MODULES
+from template.theory import fixed_points
+from template.theory.propagation import ELEMENTWISE_MODULES
 
 NonNegative = Annotated[float, Check(lambda v: v >= 0, "a non-negative number")]
 

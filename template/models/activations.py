@@ -1,7 +1,7 @@
 """Activations by name: one registry, which the models build from and the config validates against.
 
 The variance monitor's mean-field theory needs no constant "gain" per activation: it integrates the
-activation itself against a Gaussian (template/monitor/meanfield.py), so any elementwise module
+activation itself against a Gaussian (template/theory/meanfield.py), so any elementwise module
 registered here, by this project or a fork, gets an exact length, correlation and gradient map.
 ReLU's ½ (He et al. 2015) and leaky ReLU's ½(1 + a²) fall out of that integral; tanh's and GELU's
 depend on the variance, which is why a constant gain was wrong for them.

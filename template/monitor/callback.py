@@ -39,9 +39,10 @@ from torch import Tensor
 from torch.nn.init import _calculate_fan_in_and_fan_out
 
 from template.errors import UsageError
-from template.monitor import jacobian, plots, publish, theory
+from template.monitor import criteria, jacobian, plots, publish
 from template.monitor.accumulator import ACT, GRAD, INPUT, Accumulator, Snapshot
-from template.monitor.propagation import ELEMENTWISE_MODULES, Propagation
+from template.theory import band, spectrum
+from template.theory.propagation import ELEMENTWISE_MODULES, Propagation
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +194,7 @@ class VarianceMonitor(Callback):
         try:
             span = jacobian.stretch(self._model, self._names, x, *self.jacobian_span)
             self._spectrum = jacobian.measure(self._model, x, span, self.jacobian_probes)
-            self._span, self._weight_terms = span, jacobian.weight_terms(self._model, span)
+            self._span, self._weight_terms = span, spectrum.weight_terms(self._model, span)
             self._position_theory = jacobian.position_theory(self._model, span, _activation(self._model), x)
             if self._step == 0:  # the histogram's exact spectrum, where the Jacobian is small enough
                 self._dense = jacobian.dense(self._model, x, span)
@@ -201,7 +202,7 @@ class VarianceMonitor(Callback):
             accumulator.active = accumulator.armed = True
 
     def _spectrum_with_theory(self, stats: dict[str, np.ndarray]) -> dict:
-        expected = self._position_theory or jacobian.theory(
+        expected = self._position_theory or spectrum.mean_field(
             self._span,
             self._names,
             stats["act_var_theory"],
@@ -209,19 +210,19 @@ class VarianceMonitor(Callback):
             _activation(self._model),
             self._weight_terms,
         )
-        spectrum = dict(self._spectrum)
+        reported = dict(self._spectrum)
         # mean_field, or position (no layer of the stretch mixes positions)
-        spectrum["theory"] = expected["kind"]
-        spectrum["sv2_mean_theory"] = _number(expected["sv2_mean"])
-        spectrum["sv2_nvar_theory"] = _number(expected["sv2_nvar"])
-        spectrum["partial"] = [
+        reported["theory"] = expected["kind"]
+        reported["sv2_mean_theory"] = _number(expected["sv2_mean"])
+        reported["sv2_nvar_theory"] = _number(expected["sv2_nvar"])
+        reported["partial"] = [
             {
                 **{key: _number(v) if isinstance(v, float) else v for key, v in row.items()},
                 "sv2_mean_theory": _number(value),
             }
-            for row, value in zip(spectrum["partial"], expected["partial"], strict=True)
+            for row, value in zip(reported["partial"], expected["partial"], strict=True)
         ]
-        return {key: _number(v) if isinstance(v, float) else v for key, v in spectrum.items()}
+        return {key: _number(v) if isinstance(v, float) else v for key, v in reported.items()}
 
     def _monitored(self, module) -> bool:
         return any(cls.__name__ in self.modules for cls in type(module).__mro__)
@@ -232,7 +233,7 @@ class VarianceMonitor(Callback):
         stats = self._layer_stats(snapshot, trainer.world_size)
         self.history.append((step, [float(v) for v in stats["act_var"]]))
         if step == 0:
-            failure = theory.first_failure(
+            failure = criteria.first_failure(
                 self._names,
                 stats["act_var"],
                 stats["act_var_theory"],
@@ -242,16 +243,16 @@ class VarianceMonitor(Callback):
                 self.explode_factor,
             )
             self.at_init = self._summary(stats, snapshot.samples, failure)
-        spectrum = None
+        jacobian_spectrum = None
         if self._spectrum is not None:
-            spectrum = self._spectrum_with_theory(stats)
+            jacobian_spectrum = self._spectrum_with_theory(stats)
             self._spectrum = None
             if step == 0:
-                self.at_init["jacobian"] = spectrum
+                self.at_init["jacobian"] = jacobian_spectrum
         if trainer.is_global_zero:
             self._log(trainer, step, stats, snapshot)
-            if spectrum is not None:
-                self._log_spectrum(trainer, step, spectrum)
+            if jacobian_spectrum is not None:
+                self._log_spectrum(trainer, step, jacobian_spectrum)
             self._report(step, stats)
         self._check_finite(trainer, snapshot.first_bad)
 
@@ -275,7 +276,7 @@ class VarianceMonitor(Callback):
         if step == 0 or self.at_init is None or "drift" in self._warned:
             return
         at_init = [layer["act_var"] or math.nan for layer in self.at_init["layers"]]
-        moved = theory.drift(self._names, stats["act_var"], at_init, self.explode_factor)
+        moved = criteria.drift(self._names, stats["act_var"], at_init, self.explode_factor)
         if moved is not None:
             self._warned.add("drift")
             name, factor = moved
@@ -313,14 +314,14 @@ class VarianceMonitor(Callback):
         else:
             chained = self._propagation.run((1,), np.nan, np.nan, variances, np.nan)
         act_theory, band_var = np.array(chained.act_var), np.array(chained.band)
-        low, high = theory.band(act_theory, band_var, self.band_level, np.array(chained.shift))
+        low, high = band.band(act_theory, band_var, self.band_level, np.array(chained.shift))
         grad_theory = np.array(chained.grad_var)
         with np.errstate(divide="ignore", invalid="ignore"):
             chi = np.append(grad_theory[:-1] / grad_theory[1:], np.nan)
         chmean_sq, chvar = snapshot.channel_moments()
         return {
             "act_var": act,
-            "act_var_predicted": theory.predicted(fan_in, weight_var, in_square[:-1], bias_var),
+            "act_var_predicted": band.predicted(fan_in, weight_var, in_square[:-1], bias_var),
             "act_var_theory": act_theory,
             "act_var_band_low": low,
             "act_var_band_high": high,

@@ -31,8 +31,8 @@ from omegaconf import DictConfig, OmegaConf
 from template import config, provenance
 from template.errors import UsageError
 from template.models import activations
-from template.monitor import fixed_points, meanfield
 from template.sweep import engine, plots
+from template.theory import fixed_points, meanfield
 
 ITERATIONS = (
     400  # of the length and correlation maps on the grid; ξ_c past a few hundred layers is drawn as is

@@ -101,7 +101,7 @@ def test_the_critical_line_holds_where_the_length_map_converges_slowly():
     """At σ²_b = 1e-8 tanh's fixed point q* = 0.001965 attracts as slowly as 1 − 2q* a layer; χ₁ must
     still be 1 there to 1e-9, or 200 layers multiply the gradient by χ₁²⁰⁰ ≠ 1. Independent check: on the
     critical line σ²_w = 1/E[φ′²](q*) and σ²_b = q* − σ²_w E[φ²](q*), solved in q* by bisection."""
-    from template.monitor import fixed_points, meanfield
+    from template.theory import fixed_points, meanfield
 
     phi = nn.Tanh()
 

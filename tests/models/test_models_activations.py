@@ -9,7 +9,7 @@ from scipy import integrate, stats
 
 from template.errors import UsageError
 from template.models import activations
-from template.monitor import meanfield
+from template.theory import meanfield
 
 FUNCTIONS = {
     "relu": lambda y: max(y, 0.0),

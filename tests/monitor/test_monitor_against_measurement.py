@@ -44,8 +44,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from template.models.vanilla import VanillaNet
-from template.monitor import VarianceMonitor, meanfield, theory
-from template.monitor.propagation import ELEMENTWISE_MODULES, Propagation
+from template.monitor import VarianceMonitor
+from template.theory import band, meanfield
+from template.theory.propagation import ELEMENTWISE_MODULES, Propagation
 from tests.helpers.monitor_nets import Classifier, trainer
 
 DEPTH, WIDTH, SIZE, BATCH, LEVEL = 20, 64, 16, 64, 0.99
@@ -202,7 +203,7 @@ def _output_variances(model: nn.Module, names: list[str], x: torch.Tensor) -> np
 def _measure(build, activation: str, draws: int, shape: tuple[int, ...], batch: int, seed: int = 0) -> Draws:
     """Each draw: fresh weights and inputs, one forward, the activation variance of every conv and linear
     layer (unbiased over all its values, as the monitor pools it) against the theory the monitor computes
-    from the same sums (`Propagation.run`, `theory.band`)."""
+    from the same sums (`Propagation.run`, `band.band`)."""
     _, weight_var, bias_var = ACTIVATIONS[activation]
     rows = {key: [] for key in Draws.__dataclass_fields__}
     for draw in range(draws):
@@ -220,7 +221,7 @@ def _measure(build, activation: str, draws: int, shape: tuple[int, ...], batch: 
         moment, corr = _input_statistics(x)
         result = Propagation(model, names).run(shape, moment, corr * moment, variances, math.nan, batch)
         predicted = np.array(result.act_var)
-        low, high = theory.band(predicted, result.band, LEVEL, result.shift)
+        low, high = band.band(predicted, result.band, LEVEL, result.shift)
         rows["log_ratio"].append(np.log(measured / predicted))
         rows["band"].append(result.band)
         rows["shift"].append(result.shift)

@@ -13,6 +13,7 @@ from torch import nn
 
 from template import inits, models
 from template.monitor import jacobian
+from template.theory import spectrum
 from tests.helpers.wandb_reader import read_run
 
 Z = 4.0  # standard errors: a two-sided miss this far out has probability 6e-5 per check
@@ -89,14 +90,14 @@ def test_measuring_leaves_the_random_stream_and_the_mode_alone():
 
 def test_weight_spectrum_theory_is_zero_for_orthogonal_weights():
     """ν(WWᵀ) = 0 for orthogonal and delta-orthogonal weights (Gaussian ones:
-    test_monitor_jacobian_theory.py, against Wick's exact finite-size value)."""
+    tests/theory/test_theory_spectrum.py, against Wick's exact finite-size value)."""
     torch.manual_seed(0)
     orthogonal = models.build("vanilla", depth=4, width=64, activation="tanh")
     inits.initialize(orthogonal, "critical", distribution="orthogonal")
-    assert jacobian.weight_nvar(orthogonal.conv3, (64, 8, 8)) == pytest.approx(0, abs=1e-10)
+    assert spectrum.weight_nvar(orthogonal.conv3, (64, 8, 8)) == pytest.approx(0, abs=1e-10)
     linear = nn.Linear(32, 32)
     nn.init.orthogonal_(linear.weight)
-    assert jacobian.weight_nvar(linear, (32,)) == pytest.approx(0, abs=1e-10)
+    assert spectrum.weight_nvar(linear, (32,)) == pytest.approx(0, abs=1e-10)
 
 
 TRAIN = [
@@ -183,7 +184,7 @@ def test_position_theory_follows_each_position_where_the_mean_field_chain_sees_o
         names = [n for n, m in net.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
         span = jacobian.stretch(net, names, x)
         start_q = jacobian.start_moments(net, x, span)
-        average = jacobian._position_theory(net, span, nn.Tanh(), start_q.mean()[None])
+        average = spectrum.position_by_position(net, span, nn.Tanh(), start_q.mean()[None])
         for key in ("sv2_mean", "sv2_nvar"):
             assert measured[key] == pytest.approx(expected[key], rel=0.25), key
             assert abs(measured[key] - expected[key]) < abs(measured[key] - average[key]), key
@@ -197,11 +198,11 @@ def test_the_position_theory_applies_only_while_no_layer_mixes_positions():
     x = torch.randn(2, 3, 32, 32)
     names = [n for n, m in net.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
     span = jacobian.stretch(net, names, x)
-    assert jacobian.position_wise(net, span)
+    assert spectrum.position_wise(net, span)
     with torch.no_grad():
         net.conv5.weight[0, 0, 0, 0] = 1e-3  # one off-centre tap: positions mix
-    assert not jacobian.position_wise(net, span)
-    assert not jacobian.position_wise(_deep(6, "tanh", "critical", 0), span)  # Gaussian taps everywhere
+    assert not spectrum.position_wise(net, span)
+    assert not spectrum.position_wise(_deep(6, "tanh", "critical", 0), span)  # Gaussian taps everywhere
 
 
 def _coverage_misses(probes: int, trials: int) -> int:

@@ -28,12 +28,15 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
 import template.monitor
+import template.theory
 from template import models
-from template.monitor import VarianceMonitor, meanfield
-from template.monitor.propagation import Propagation
+from template.monitor import VarianceMonitor
+from template.theory import meanfield
+from template.theory.propagation import Propagation
 from tests.helpers.monitor_nets import Classifier, PlainCNN, loader, trainer
 
-MONITOR_DIR = str(Path(template.monitor.__file__).parent)
+# the monitor and the theory it runs on every logging step (propagation)
+MONITOR_DIRS = tuple(str(Path(package.__file__).parent) for package in (template.monitor, template.theory))
 READS = {"item", "tolist", "cpu", "numpy", "__array__", "__bool__", "__float__", "__int__", "__index__"}
 WRITES = {"copy_", "__setitem__"}  # into a host tensor: a copy from the device when the source is one
 
@@ -53,7 +56,7 @@ class StepClock(Callback):
 def _from_monitor() -> bool:
     frame = sys._getframe(2)
     while frame is not None:
-        if frame.f_code.co_filename.startswith(MONITOR_DIR):
+        if frame.f_code.co_filename.startswith(MONITOR_DIRS):
             return True
         frame = frame.f_back
     return False

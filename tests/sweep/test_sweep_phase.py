@@ -10,8 +10,8 @@ import pytest
 from torch import nn
 
 from template.__main__ import main
-from template.monitor import fixed_points, meanfield
 from template.sweep import phase
+from template.theory import fixed_points, meanfield
 
 
 def test_the_critical_line_is_where_chi1_crosses_one():

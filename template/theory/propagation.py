@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from template.monitor import meanfield
+from template.theory import meanfield
 
 ELEMENTWISE_MODULES = (
     nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.GELU, nn.SiLU, nn.ELU, nn.Sigmoid, nn.Softplus, nn.Mish, nn.SELU,

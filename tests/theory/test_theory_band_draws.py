@@ -14,8 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-from template.monitor.propagation import Propagation
-from template.monitor.theory import band
+from template.theory.band import band
+from template.theory.propagation import Propagation
 
 WIDTH, DEPTH, INPUTS, BATCH, DRAWS = 8, 10, 32, 128, 300
 

@@ -7,7 +7,7 @@ import pytest
 
 from template import config
 from template.__main__ import main
-from template.theory import predict
+from template.predict import predict
 from tests.helpers.tiny import tiny
 
 SMALL = tiny("model.width=8", "model.activation=tanh", "init=critical", "seed=3")

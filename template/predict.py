@@ -21,9 +21,9 @@ from rich.table import Table
 
 from template import data, inits, train
 from template.inits.critical import activation_of, nominal
-from template.monitor import fixed_points, meanfield
-from template.monitor.propagation import Propagation
-from template.monitor.theory import band
+from template.theory import fixed_points, meanfield
+from template.theory.band import band
+from template.theory.propagation import Propagation
 
 BIAS_VARS = (0.0, 0.01, 0.05, 0.1, 0.2, 0.5)  # where the critical line is tabulated
 

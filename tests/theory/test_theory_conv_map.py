@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from template.monitor.propagation import _conv
+from template.theory.propagation import _conv
 
 CONVS = [
     dict(kernel_size=3, padding=1),

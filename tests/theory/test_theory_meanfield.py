@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy import integrate, special, stats
 
-from template.monitor import meanfield
+from template.theory import meanfield
 from tests.helpers import meanfield_reference as reference
 
 relu = torch.relu

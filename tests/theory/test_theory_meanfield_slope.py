@@ -14,8 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-from template.monitor import meanfield, propagation
-from template.monitor.propagation import Propagation
+from template.theory import meanfield, propagation
+from template.theory.propagation import Propagation
 
 Q = torch.tensor([1e-4, 0.01, 0.1, 0.5, 1.0, 2.0, 5.0, 30.0, 1e3], dtype=torch.float64)
 MAPS = [

@@ -8,7 +8,7 @@ stable and an unstable fixed point meet and vanish. Along the curve χ₁ = σ²
 g(q) = w(q) E[φ′(√q z)²], so the critical points are the roots of g(q) = 1, each stable or not by the
 sign of w′ there. The critical line (Schoenholz et al. 2017) is the stable ones.
 
-What this shows (tests/monitor/test_monitor_fixed_points.py holds it to an independent scipy computation):
+What this shows (tests/theory/test_theory_fixed_points.py holds it to an independent scipy computation):
 tanh has one stable critical point at every σ²_b (σ²_w = 1.761 at σ²_b = 0.05). GELU and SiLU, with slope
 ½ at 0 and ReLU's shape far out, do not: at small σ²_b, w(q) rises to a saddle-node while χ₁ is still
 about 0.9 there, falls (the unstable branch, where χ₁ crosses 1), then turns again near σ²_w = 2 into a
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import torch
 from scipy.optimize import brentq
 
-from template.monitor.meanfield import Activation, chi, cross_moment, derivative, length_map, moment
+from template.theory.meanfield import Activation, chi, cross_moment, derivative, length_map, moment
 
 TOP = 1e4  # largest q scanned (the activations' std 100): past it a fixed point is "the map diverges"
 PER_DECADE = 60

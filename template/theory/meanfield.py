@@ -66,7 +66,7 @@ def _half_line(q: torch.Tensor, panels: int, order: int) -> tuple[torch.Tensor, 
 
 def _gauss(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """z and weights with Σ w f(z) ≈ E[f(z)], z ~ N(0, 1), for each q (..., 200): 10 panels of 10 nodes
-    on each half-line. Against scipy's adaptive quadrature (tests/monitor/test_monitor_meanfield.py):
+    on each half-line. Against scipy's adaptive quadrature (tests/theory/test_theory_meanfield.py):
     tanh, GELU, SiLU and ReLU to 1e-12 relative up to q = 1e3 and 1e-9 at q = 1e4."""
     z, w = _half_line(q, panels=10, order=10)
     w = w * torch.exp(-z * z / 2) / math.sqrt(2 * math.pi)
@@ -104,7 +104,7 @@ def _polar(q: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     the four arcs between the angles where u_a = √q z1 or u_b = √q (c z1 + √(1−c²) z2) changes sign, so
     that a kink of φ at 0 (ReLU's) falls on an arc's end at every c — a midpoint rule across it erred by
     4.5e-3 at c = −0.9. Small on purpose: the monitor evaluates it on every logging step. Against closed
-    forms and scipy (tests/monitor/test_monitor_meanfield.py), over c ∈ [−1, 1] and relative to E[φ²]:
+    forms and scipy (tests/theory/test_theory_meanfield.py), over c ∈ [−1, 1] and relative to E[φ²]:
     ReLU to 1e-8 at any q; GELU and SiLU to 2e-9 up to q = 4 and 3e-7 at q = 30; tanh, whose bend is
     sharpest, to 2e-7 up to q = 4 and 3e-5 at q = 30 (worst at c = ±1)."""
     r, radial = _half_line(q, panels=8, order=8)  # (..., 64)
@@ -180,8 +180,8 @@ def stretch_moment(phi: Activation, q) -> torch.Tensor:
 
     Differentiating under the expectation, d/dq E[φ(√q z)²] = E[φ(√q z) φ′(√q z) z]/√q; times q that
     is E[x φ(x) φ′(x)], one more quadrature of the kind `moment` does. For ReLU x φ φ′ = φ², so the
-    two moments are equal and the length map's log-slope is exactly 1 (tests/monitor/
-    test_monitor_meanfield_slope.py holds both to a central difference of `moment` in ln q)."""
+    two moments are equal and the length map's log-slope is exactly 1 (tests/theory/
+    test_theory_meanfield_slope.py holds both to a central difference of `moment` in ln q)."""
     return moment(_times_slope(phi), q, power=1)
 
 

@@ -18,8 +18,8 @@ import torch
 from scipy import integrate, stats
 from torch import nn
 
-from template.monitor import meanfield
-from template.monitor.propagation import _over_units
+from template.theory import meanfield
+from template.theory.propagation import _over_units
 from tests.helpers.meanfield_reference import derivative_moment, second_moment
 
 ACTIVATIONS = {"tanh": torch.tanh, "gelu": nn.GELU(), "silu": nn.SiLU(), "relu": torch.relu}

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from template.monitor import jacobian
-from template.monitor.propagation import Propagation
+from template.theory import spectrum
+from template.theory.propagation import Propagation
 
 Z = 4.0  # standard errors: a two-sided miss this far out has probability 6e-5 per check
 
@@ -28,7 +29,7 @@ def _relu_net(width: int, linears: int, distribution: str) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _dense_moments(model: nn.Module, x: torch.Tensor, span: jacobian.Stretch) -> tuple[float, float]:
+def _dense_moments(model: nn.Module, x: torch.Tensor, span: spectrum.Stretch) -> tuple[float, float]:
     """Mean and mean square of the squared singular values of each sample's full Jacobian."""
     spectra = []
     for i in range(x.shape[0]):
@@ -40,12 +41,12 @@ def _dense_moments(model: nn.Module, x: torch.Tensor, span: jacobian.Stretch) ->
     return float(spectra.mean()), float(spectra.square().mean())
 
 
-def _theory(model: nn.Module, span: jacobian.Stretch, names: list[str], width: int) -> dict:
+def _theory(model: nn.Module, span: spectrum.Stretch, names: list[str], width: int) -> dict:
     with torch.no_grad():
         variances = {name: (float(model.get_submodule(name).weight.var(correction=0)), 0.0) for name in names}
     result = Propagation(model, names).run((width,), 1.0, 0.0, variances, 1.0)
-    weights = jacobian.weight_terms(model, span)
-    return jacobian.theory(span, names, result.act_var, result.grad_var, nn.ReLU(), weights)
+    weights = spectrum.weight_terms(model, span)
+    return spectrum.mean_field(span, names, result.act_var, result.grad_var, nn.ReLU(), weights)
 
 
 @pytest.mark.slow  # 40 draws of dense 256 × 256 Jacobians: 7 s each, so in make test-all
@@ -102,10 +103,10 @@ def test_the_gram_matrices_finite_size_nvar_is_exact_for_gaussian_weights():
     for _ in range(40):
         layer = nn.Conv2d(64, 64, 3, padding=1, padding_mode="circular")
         nn.init.normal_(layer.weight, 0, 1 / 24)
-        conv.append(jacobian.weight_nvar(layer, (64, 8, 8)))
+        conv.append(spectrum.weight_nvar(layer, (64, 8, 8)))
         linear = nn.Linear(64, 64)
         nn.init.normal_(linear.weight, 0, 1 / 8)
-        dense.append(jacobian.weight_nvar(linear, (64,)))
+        dense.append(spectrum.weight_nvar(linear, (64,)))
     for values, expected in ((conv, 1 + 4 / (8 * 8 * 64)), (dense, 1 + 1 / 64)):
         values = torch.tensor(values, dtype=torch.float64)
         stderr = float(values.std() / math.sqrt(len(values)))

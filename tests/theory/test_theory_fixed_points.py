@@ -11,7 +11,7 @@ from torch import nn
 
 from template import inits
 from template.errors import UsageError
-from template.monitor import fixed_points, meanfield
+from template.theory import fixed_points, meanfield
 from tests.helpers import meanfield_reference as reference
 
 ACTIVATIONS = {
