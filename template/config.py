@@ -19,8 +19,8 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from template import resume
 from template.errors import UsageError
+from template.run import resume
 from template.schema import CHOICES, NON_NEGATIVE, POSITIVE, Config
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -117,8 +117,9 @@ def describe() -> str:
 def registry_choices() -> dict[str, list[str]]:
     """The choices each registry holds, by the config key that names one. Imports are local: they are
     the heavy part of start-up."""
-    from template import data, inits, loggers, models
+    from template import data, inits, models
     from template.models import activations
+    from template.run import loggers
 
     return {
         "init.name": inits.available(),

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from template import schedule
+from template.run import schedule
 
 if TYPE_CHECKING:
     from template.data.datamodule import Batch
@@ -37,7 +37,7 @@ class Classifier(L.LightningModule):
         self.loss = nn.CrossEntropyLoss()
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.schedule: dict | None = None  # the cosine's plan in steps (`template.schedule.plan`)
+        self.schedule: dict | None = None  # the cosine's plan in steps (`template.run.schedule.plan`)
         self._resumed_from: dict | None = None  # the checkpoint a resumed run loaded
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -94,7 +94,7 @@ class Classifier(L.LightningModule):
     def _cosine(self, optimizer: torch.optim.Optimizer):
         """Per-step cosine decay after a linear warm-up: steps, not epochs, so a short run with
         `trainer.max_steps` or `limit_train_batches` still decays to zero. A resumed run that was
-        extended follows the longer plan (`template.schedule`: allowed only within the warm-up)."""
+        extended follows the longer plan (`template.run.schedule`: allowed only within the warm-up)."""
         self.schedule = schedule.plan(self.trainer, self.scheduler_options["warmup_epochs"])
         if self._resumed_from is not None and self._resumed_from.get("schedule") != self.schedule:
             for saved in self._resumed_from["lr_schedulers"]:

@@ -79,7 +79,7 @@ class CheckpointConfig:
 
 @dataclass
 class LoggerConfig:
-    name: str = "wandb"  # template.loggers.LOGGERS
+    name: str = "wandb"  # template.run.loggers.LOGGERS
     mode: str = "offline"  # offline | online | disabled (wandb only)
     project: str = __name__.split(".")[0]  # the package's name, which `make rename` changes
     group: str | None = None

@@ -18,11 +18,14 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressB
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from template import data, inits, models, provenance, requeue, resume, run_folder, run_info, schedule
-from template.loggers import finish_logger, make_logger, wandb_run_id
+from template import data, inits, models
 from template.module import Classifier
 from template.monitor import VarianceMonitor
-from template.rng import RngState
+from template.run import folder as run_folder
+from template.run import info as run_info
+from template.run import provenance, requeue, resume, schedule
+from template.run.loggers import finish_logger, make_logger, wandb_run_id
+from template.run.rng import RngState
 
 LSUV_BATCH = 256  # inputs a data-dependent init is fitted on
 PROGRESS_REDRAWS_PER_SECOND = 4

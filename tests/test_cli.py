@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
-from template import config, data, inits, loggers, models
+from template import config, data, inits, models
 from template.__main__ import ABOUT
+from template.run import loggers
 
 PACKAGE = config.__name__.split(".")[0]
 

@@ -18,6 +18,7 @@ MAY_IMPORT = {
     "theory": {"models"},
     "inits": {"models", "theory"},
     "monitor": {"models", "theory"},
+    "run": {"schema", "config"},  # the config names the run to resume; run/ reads the schema
 }
 
 

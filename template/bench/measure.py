@@ -29,11 +29,12 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from template import config, run_folder
+from template import config
 from template.bench import flops, report
 from template.bench.loaders import loader_epoch, pil_loader
 from template.bench.timing import Setup, side_by_side, synthetic
-from template.run_folder import RUN_DIR_ENV
+from template.run import folder as run_folder
+from template.run.folder import RUN_DIR_ENV
 from template.train import on_gpu
 
 # On a GPU: the usual 64-channel ResNet-18 with batch norm in bf16, whatever model the keys name.

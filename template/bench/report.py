@@ -20,7 +20,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from template import provenance, run_folder
+from template.run import folder as run_folder
+from template.run import provenance
 
 # metric: (numerators, denominators, key): the product of the numerators' values over the denominators'.
 # The monitor's overhead is a ratio of two parities, each taken against its own plain loop in lockstep.

@@ -46,10 +46,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from template import data, inits
-from template.loggers import finish_logger, make_logger
 from template.module import build_optimizer
 from template.monitor import VarianceMonitor
-from template.run_info import quiet_lightning
+from template.run.info import quiet_lightning
+from template.run.loggers import finish_logger, make_logger
 from template.train import build_classifier, build_model, progress_bar, speed_up
 
 

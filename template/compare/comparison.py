@@ -25,12 +25,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from template import config, provenance, run_folder
+from template import config
 from template.compare import plots, results
 from template.compare.results import Run
 from template.errors import UsageError
-from template.loggers import close_wandb
 from template.monitor import NonFiniteError
+from template.run import folder as run_folder
+from template.run import provenance
+from template.run.loggers import close_wandb
 from template.train import Interrupted, train
 
 # Keys compare sets for each run itself; given on its command line they would silently lose.

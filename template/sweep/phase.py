@@ -28,9 +28,10 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from template import config, provenance
+from template import config
 from template.errors import UsageError
 from template.models import activations
+from template.run import provenance
 from template.sweep import engine, plots
 from template.theory import fixed_points, meanfield
 

@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def git_head() -> dict | str:
-    """The commit and dirty flag, asked of git independently of `template.provenance`."""
+    """The commit and dirty flag, asked of git independently of `template.run.provenance`."""
     try:
         commit = subprocess.run(
             ["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True, check=True

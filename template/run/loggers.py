@@ -20,7 +20,7 @@ def make_logger(cfg: DictConfig, run_dir: Path, resume_id: str | None = None) ->
 
 def _wandb(cfg: DictConfig, run_dir: Path, resume_id: str | None) -> WandbLogger:
     # `mode=` and not `offline=True`: the latter sets WANDB_MODE for the whole process. `silent`: the run
-    # announces its W&B run itself, before fit (template/run_info.py), instead of wandb's banners; the id
+    # announces its W&B run itself, before fit (template/run/info.py), instead of wandb's banners; the id
     # is drawn here so that it can, without starting wandb early (a resumed run's id may still be held
     # for a moment by the killed process's wandb service).
     _own_wandb_service()

@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 PACKAGES = ("torch", "lightning", "torchvision", "wandb")
-SOURCE = Path(__file__).resolve().parent.parent  # the checkout, when the package runs from one
+SOURCE = Path(__file__).resolve().parents[2]  # the checkout, when the package runs from one
 
 
 def collect() -> dict:

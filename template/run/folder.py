@@ -14,8 +14,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from template import provenance
 from template.errors import UsageError
+from template.run import provenance
 
 RUN_DIR_ENV = "TEMPLATE_RUN_DIR"
 

@@ -3,7 +3,7 @@ checkout says "no git"."""
 
 import subprocess
 
-from template import provenance
+from template.run import provenance
 from tests.helpers.provenance_check import REPO, assert_true_provenance, git_head
 
 

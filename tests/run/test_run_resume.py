@@ -7,8 +7,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from template import config, resume, schedule
+from template import config
 from template.errors import UsageError
+from template.run import resume, schedule
 
 
 def make_run(runs, name, **overrides):

@@ -5,8 +5,9 @@ import re
 
 import pytest
 
-from template import config, run_folder
+from template import config
 from template.errors import UsageError
+from template.run import folder as run_folder
 
 LAUNCHER_VARIABLES = (
     "TEMPLATE_RUN_DIR",
