@@ -21,7 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from template.errors import UsageError
 from template.run import resume
-from template.schema import CHOICES, NON_NEGATIVE, POSITIVE, Config
+from template.schema import CHOICES, NON_NEGATIVE, OPEN_UNIT, POSITIVE, Config
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -154,6 +154,12 @@ def validate(cfg: DictConfig) -> None:
     for key in NON_NEGATIVE:
         if OmegaConf.select(cfg, key) < 0:
             raise UsageError(f"{key}={OmegaConf.select(cfg, key)} must not be negative")
+    for key in OPEN_UNIT:
+        if not 0 < OmegaConf.select(cfg, key) < 1:
+            raise UsageError(f"{key}={OmegaConf.select(cfg, key)} must lie strictly between 0 and 1")
+    for key in ("stats.vanish_factor", "stats.explode_factor"):
+        if not OmegaConf.select(cfg, key) > 0:
+            raise UsageError(f"{key}={OmegaConf.select(cfg, key)} must be positive")
     if not cfg.optimizer.lr > 0:
         raise UsageError(f"optimizer.lr={cfg.optimizer.lr} must be positive")
     _check_trainer(cfg.trainer)

@@ -172,6 +172,7 @@ POSITIVE = (
     *("bench.steps", "bench.repeats", "bench.loader_size", "bench.mfu_batch_size"),
     *("phase.resolution", "phase.parallel", "phase.timeout_min"),
 )
+OPEN_UNIT = ("stats.band_level",)  # strictly between 0 and 1
 NON_NEGATIVE = (
     *("checkpoint.every_n_steps", "data.num_workers", "data.val_size", "scheduler.warmup_epochs"),
     *("optimizer.weight_decay", "bench.warmup", "bench.turn_steps", "bench.threads", "bench.peak_tflops"),

@@ -1,9 +1,15 @@
 """The config loader: defaults, experiments, overrides, and a one-line refusal for every bad value."""
 
+import dataclasses
+import inspect
+
 import pytest
+from omegaconf import OmegaConf
 
 from template import config
 from template.errors import UsageError
+from template.monitor import callback
+from template.schema import CHOICES, Config, StatsConfig
 
 
 def test_defaults_load_and_are_read_only():
@@ -99,3 +105,22 @@ def test_naming_another_scheme_drops_the_experiments_init_options():
     assert dict(kept.init.options) == {"distribution": "normal", "bias_var": 0.001, "start": "fixed_point"}
     given = config.load(["experiment=xiao2018", "init=kaiming", "init.options.mode=fan_out"])
     assert dict(given.init.options) == {"mode": "fan_out"}
+
+
+def test_default_yaml_writes_the_schemas_defaults_and_nothing_else():
+    """The schema is where a default lives; default.yaml repeats each one beside its comment (what `--help`
+    prints), so the two must agree key for key. Only `trainer`, Lightning's own keys, is the file's alone."""
+    schema = OmegaConf.to_container(OmegaConf.structured(Config))
+    written = OmegaConf.to_container(OmegaConf.load(config.CONFIGS_DIR / "default.yaml"))
+    assert set(schema["trainer"]) == set()  # passed through to Trainer: the schema leaves it open
+    assert {**written, "trainer": {}} == schema
+
+
+def test_the_monitor_defaults_and_choices_are_the_schemas():
+    """`VarianceMonitor` is built by hand in a fork's own loop: its defaults are stats.*'s."""
+    signature = inspect.signature(callback.VarianceMonitor.__init__).parameters
+    for field in dataclasses.fields(StatsConfig):
+        default = field.default_factory() if field.default is dataclasses.MISSING else field.default
+        assert signature[field.name].default == (tuple(default) if isinstance(default, list) else default)
+    assert CHOICES["stats.jacobian"] == callback.JACOBIAN_WHEN
+    assert CHOICES["stats.on_nonfinite"] == callback.ON_NONFINITE

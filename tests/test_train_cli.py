@@ -131,6 +131,9 @@ def test_train_loss_and_accuracy_reach_wandb(tiny_run):
         ("data.batch_size=0", "error: data.batch_size=0 must be a positive integer"),
         ("trainer.max_epochs=two", "error: trainer.max_epochs='two' must be a positive integer"),
         ("model=resnet model.depth=21", "error: model.depth=21 is not a resnet depth; choose one of: "),
+        ("stats.band_level=1.5", "error: stats.band_level=1.5 must lie strictly between 0 and 1\n"),
+        ("stats.vanish_factor=0", "error: stats.vanish_factor=0.0 must be positive\n"),
+        ("stats.jacobian=sometimes", "error: stats.jacobian='sometimes' is unknown; choose one of: init"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_no_run_folder(tmp_path, capsys, override, message):
