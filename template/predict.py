@@ -21,9 +21,10 @@ from rich.table import Table
 
 from template import data, inits, train
 from template.inits.critical import activation_of, nominal
+from template.monitor.callback import monitored_layers
 from template.theory import fixed_points, meanfield
-from template.theory.band import band
-from template.theory.propagation import Propagation
+from template.theory.band import theory_lines
+from template.theory.propagation import Propagation, parameter_variances
 
 BIAS_VARS = (0.0, 0.01, 0.05, 0.1, 0.2, 0.5)  # where the critical line is tabulated
 
@@ -40,19 +41,8 @@ def predict(cfg: DictConfig) -> dict:
     inits.initialize(model, cfg.init.name, batch=fitted, **cfg.init.options)
     datamodule.setup("fit")
     batch = next(iter(datamodule.train_dataloader()))[0].cpu()
-    monitored = [
-        name
-        for name, m in model.named_modules()
-        if any(c.__name__ in cfg.stats.modules for c in type(m).__mro__)
-    ]
-    variances = {}
-    for name in monitored:
-        module = model.get_submodule(name)
-        bias = getattr(module, "bias", None)
-        variances[name] = (
-            float(module.weight.detach().double().var(correction=0)),
-            float(bias.detach().double().var(correction=0)) if bias is not None else 0.0,
-        )
+    monitored = [name for name, _ in monitored_layers(model, cfg.stats.modules)]
+    variances = {name: parameter_variances(model.get_submodule(name)) for name in monitored}
     flat = batch.flatten(1).double()
     units = flat / flat.norm(dim=1, keepdim=True)
     samples = flat.shape[0]
@@ -63,19 +53,16 @@ def predict(cfg: DictConfig) -> dict:
     result = propagation.run(
         tuple(batch.shape[1:]), input_moment, input_corr * input_moment, variances, 1.0, batch_size
     )
-    low, high = band(result.act_var, result.band, cfg.stats.band_level, result.shift)
-    grad = np.array(result.grad_var)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        chi = np.append(grad[:-1] / grad[1:], np.nan)
+    lines = theory_lines(result, cfg.stats.band_level)
     layers = [
         {
             "name": name,
             "weight_var": variances[name][0] * model.get_submodule(name).weight[0].numel(),
             "bias_var": variances[name][1],
             "act_var": result.act_var[i],
-            "band": (float(low[i]), float(high[i])),
+            "band": (float(lines["act_var_band_low"][i]), float(lines["act_var_band_high"][i])),
             "grad_var": result.grad_var[i],
-            "chi": float(chi[i]),
+            "chi": float(lines["chi"][i]),
             "corr": result.corr[i],
         }
         for i, name in enumerate(monitored)

@@ -19,6 +19,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from template.monitor.plots import png
+
 
 def error_vs_epoch(summaries: Mapping[str, Sequence[dict]], title: str) -> bytes:
     """`summaries`: per init, the summary.json of each of its runs (seeds) that wrote one."""
@@ -40,7 +42,7 @@ def error_vs_epoch(summaries: Mapping[str, Sequence[dict]], title: str) -> bytes
     axes.grid(True, alpha=0.3)
     if axes.get_legend_handles_labels()[0]:  # none until a run has finished an epoch
         axes.legend()
-    return _png(figure)
+    return png(figure)
 
 
 def _errors_by_epoch(runs: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +82,7 @@ def variance_vs_depth(summaries: Mapping[str, Sequence[dict]], title: str) -> by
             axes.set_xticks(np.arange(1, len(names) + 1), names, rotation=90, fontsize=fontsize)
             axes.legend(fontsize=8)
         axes.grid(True, which="major", alpha=0.3)
-    return _png(figure)
+    return png(figure)
 
 
 def _geometric_mean(layers: Sequence[Sequence[dict]], key: str) -> np.ndarray:

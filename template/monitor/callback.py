@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from lightning.pytorch import Callback
 from lightning.pytorch.utilities.data import extract_batch_size
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn.init import _calculate_fan_in_and_fan_out
 
 from template.errors import UsageError
@@ -55,11 +55,19 @@ LOGGED_KEYS = (
 
 
 JACOBIAN_WHEN = ("init", "every", "never")  # stats.jacobian: at step 0, at every logging step, never
+ON_NONFINITE = ("stop", "warn")  # stats.on_nonfinite
 # Scalars `jacobian/<key>` (README: "The Jacobian's spectrum"), and `jacobian_partial[_theory]/<layer>`.
 JACOBIAN_KEYS = (
     "sv2_mean", "sv2_mean_stderr", "sv2_mean_ci95", "sv2_mean_theory",
     "sv2_nvar", "sv2_nvar_stderr", "sv2_nvar_ci95", "sv2_nvar_theory", "sv_max",
 )  # fmt: skip
+
+
+def monitored_layers(model: nn.Module, modules: Sequence[str]) -> list[tuple[str, nn.Module]]:
+    """The model's modules whose class, or a base class, is named in `modules` (stats.modules)."""
+    return [
+        (name, m) for name, m in model.named_modules() if any(c.__name__ in modules for c in type(m).__mro__)
+    ]
 
 
 class NonFiniteError(RuntimeError):
@@ -92,8 +100,10 @@ class VarianceMonitor(Callback):
     ):
         if every_n_steps < 1:
             raise UsageError(f"stats.every_n_steps={every_n_steps} must be a positive integer")
-        if on_nonfinite not in ("stop", "warn"):
-            raise UsageError(f"stats.on_nonfinite={on_nonfinite!r} is unknown; choose one of: stop, warn")
+        if on_nonfinite not in ON_NONFINITE:
+            raise UsageError(
+                f"stats.on_nonfinite={on_nonfinite!r} is unknown; choose one of: {', '.join(ON_NONFINITE)}"
+            )
         self.every_n_steps = every_n_steps
         self.modules = tuple(modules)
         self.histogram_bins = histogram_bins
@@ -124,7 +134,7 @@ class VarianceMonitor(Callback):
     def on_fit_start(self, trainer, pl_module) -> None:
         model = getattr(pl_module, "model", pl_module)
         model = getattr(model, "_orig_mod", model)  # torch.compile: hook the modules it wraps
-        layers = [(name, m) for name, m in model.named_modules() if self._monitored(m)]
+        layers = monitored_layers(model, self.modules)
         if not layers:
             types = sorted({type(m).__name__ for m in model.modules()})
             raise UsageError(
@@ -224,9 +234,6 @@ class VarianceMonitor(Callback):
         ]
         return {key: _number(v) if isinstance(v, float) else v for key, v in reported.items()}
 
-    def _monitored(self, module) -> bool:
-        return any(cls.__name__ in self.modules for cls in type(module).__mro__)
-
     def _finalise(self, trainer, step: int) -> None:
         with_values = trainer.is_global_zero and publish.wandb_logger(trainer) is not None
         snapshot = self._accumulator.snapshot(trainer.strategy, trainer.world_size, with_values)
@@ -313,25 +320,15 @@ class VarianceMonitor(Callback):
             )
         else:
             chained = self._propagation.run((1,), np.nan, np.nan, variances, np.nan)
-        act_theory, band_var = np.array(chained.act_var), np.array(chained.band)
-        low, high = band.band(act_theory, band_var, self.band_level, np.array(chained.shift))
-        grad_theory = np.array(chained.grad_var)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            chi = np.append(grad_theory[:-1] / grad_theory[1:], np.nan)
         chmean_sq, chvar = snapshot.channel_moments()
         return {
             "act_var": act,
             "act_var_predicted": band.predicted(fan_in, weight_var, in_square[:-1], bias_var),
-            "act_var_theory": act_theory,
-            "act_var_band_low": low,
-            "act_var_band_high": high,
             "grad_var": grad,
-            "grad_var_theory": grad_theory,
-            "chi": chi,
             "corr": correlation[:-1],
-            "corr_theory": np.array(chained.corr),
             "act_chmean_sq": chmean_sq,
             "act_chvar": chvar,
+            **band.theory_lines(chained, self.band_level),
         }
 
     def _summary(self, stats: dict[str, np.ndarray], samples: int, failure: dict | None) -> dict:

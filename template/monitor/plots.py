@@ -64,7 +64,7 @@ def variance_vs_depth(
         axes.set_xticks(depth, names, rotation=90, fontsize=_fontsize(len(names)))
         axes.grid(True, which="major", alpha=0.3)
         axes.legend(fontsize=8)
-    return _png(figure)
+    return png(figure)
 
 
 def variance_heatmap(names: Sequence[str], steps: Sequence[int], variances: np.ndarray) -> bytes:
@@ -85,7 +85,7 @@ def variance_heatmap(names: Sequence[str], steps: Sequence[int], variances: np.n
     axes.set_xticks(ticks, [str(steps[i]) for i in ticks])
     axes.set(xlabel="step", ylabel="layer", title="log10 activation variance")
     figure.colorbar(image, ax=axes, label="log10 Var[y_l]")
-    return _png(figure)
+    return png(figure)
 
 
 def _positive(values: np.ndarray) -> np.ndarray:
@@ -98,7 +98,8 @@ def _fontsize(count: int) -> float:
     return 8 if count <= 20 else 6
 
 
-def _png(figure: Figure) -> bytes:
+def png(figure: Figure) -> bytes:
+    """The figure as PNG bytes, at the one resolution every figure of the project uses."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
     return buffer.getvalue()
@@ -145,7 +146,7 @@ def jacobian_spectrum(spectrum: dict, squared: np.ndarray | None) -> bytes:
     partial.grid(True, alpha=0.3)
     partial.legend(fontsize=8)
     figure.suptitle(title, fontsize=9)
-    return _png(figure)
+    return png(figure)
 
 
 def _nan(value) -> float:

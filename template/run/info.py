@@ -47,13 +47,15 @@ def changed_keys(cfg: DictConfig) -> list[str]:
     from template.config import CONFIGS_DIR
 
     defaults = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(CONFIGS_DIR / "default.yaml"))
-    ours, theirs = _flat(OmegaConf.to_container(cfg)), _flat(OmegaConf.to_container(defaults))
+    ours, theirs = dotted(OmegaConf.to_container(cfg)), dotted(OmegaConf.to_container(defaults))
     return [f"{key}={value}" for key, value in ours.items() if theirs.get(key, object()) != value]
 
 
-def _flat(tree, prefix: str = "") -> dict:
+def dotted(tree, prefix: str = "") -> dict:
+    """A config's leaves by dotted key (`stats.band_level`), from its plain container; an empty section
+    is a leaf of its own."""
     if isinstance(tree, dict) and tree:
-        return {k: v for key, value in tree.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
+        return {k: v for key, value in tree.items() for k, v in dotted(value, f"{prefix}{key}.").items()}
     return {prefix.rstrip("."): tree}
 
 

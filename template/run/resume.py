@@ -13,6 +13,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from template.errors import UsageError
+from template.run.info import dotted
 
 # Keys a resumed run may change; everything else would make it a different experiment.
 MAY_CHANGE = (
@@ -53,7 +54,8 @@ def last_checkpoint(run: Path) -> Path:
 
 def check_unchanged(saved: DictConfig, resumed: DictConfig, run: Path) -> None:
     """Refuse overrides that would turn the resumed run into another experiment."""
-    before, after = _leaves(saved), _leaves(resumed)
+    before = dotted(OmegaConf.to_container(saved, resolve=True))
+    after = dotted(OmegaConf.to_container(resumed, resolve=True))
     for key in sorted(before.keys() | after.keys()):
         old, new = before.get(key), after.get(key)
         if old != new and key not in MAY_CHANGE:
@@ -98,18 +100,3 @@ def wandb_run_id(run: Path) -> str | None:
     """The id of the folder's W&B run, read from its `wandb/<mode>-run-<time>-<id>` directory name."""
     folders = sorted(run.glob("wandb/*run-*-*"))
     return folders[0].name.rsplit("-", 1)[1] if folders else None
-
-
-def _leaves(cfg: DictConfig) -> dict:
-    container = OmegaConf.to_container(cfg, resolve=True)
-    flat: dict = {}
-
-    def walk(node, prefix: str) -> None:
-        if isinstance(node, dict) and node:
-            for key, value in node.items():
-                walk(value, f"{prefix}{key}.")
-        else:
-            flat[prefix[:-1]] = node
-
-    walk(container, "")
-    return flat

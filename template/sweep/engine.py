@@ -17,11 +17,12 @@ local executor starts every job it is handed at once, so it is handed `parallel`
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from template.run.folder import write_json
 
 EXECUTORS = ("local", "debug", "slurm")
 
@@ -74,7 +75,8 @@ def run(
                 record = {"status": "failed", "error": _last_exception(str(error)) or type(error).__name__}
                 log(f"sweep: point {point['key']} failed: {record['error']}")
             record.update(point=point, seconds=round(time.monotonic() - started, 1))
-            _write(result_path(folder, point["key"]), record)
+            result_path(folder, point["key"]).parent.mkdir(parents=True, exist_ok=True)
+            write_json(result_path(folder, point["key"]), record)
     return {point["key"]: json.loads(result_path(folder, point["key"]).read_text()) for point in points}
 
 
@@ -83,10 +85,3 @@ def _last_exception(trace: str) -> str | None:
     lines = [line.strip() for line in trace.splitlines()]
     found = [line for line in lines if re.match(r"^[\w.]*(Error|Exception|Interrupt|Exit)\b.*", line)]
     return found[-1] if found else None
-
-
-def _write(path: Path, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(record, indent=1))
-    os.replace(partial, path)

@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from template import config
 from template.errors import UsageError
 from template.models import activations
+from template.run import folder as run_folder
 from template.run import provenance
 from template.sweep import engine, plots
 from template.theory import fixed_points, meanfield
@@ -140,10 +141,6 @@ def main(overrides: list[str]) -> int:
             )
     cfg = config.load(overrides)
     phase = cfg.phase
-    if phase.executor not in engine.EXECUTORS:
-        raise UsageError(
-            f"phase.executor={phase.executor!r} is unknown; choose one of: {', '.join(engine.EXECUTORS)}"
-        )
     phi = activations.make(cfg.model.activation, cfg.model.negative_slope)
     weight_vars = np.linspace(*phase.weight_var_range, phase.resolution)
     bias_vars = np.linspace(*phase.bias_var_range, phase.resolution)
@@ -190,7 +187,7 @@ def main(overrides: list[str]) -> int:
             f"sweep: {len(records) - len(failed)} completed, {len(failed)} failed {failed or ''} "
             f"in {sweep['seconds']} s"
         )
-    (folder / "phase.json").write_text(json.dumps(record, indent=1))
+    run_folder.write_json(folder / "phase.json", record)
     (folder / "phase_diagram.png").write_bytes(plots.phase_diagram(record, theory, structure, sweep))
     print(f"phase diagram: {folder / 'phase_diagram.png'}")
     return 0

@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from template.monitor.plots import _png
+from template.monitor.plots import png
 
 
 def phase_diagram(
@@ -51,4 +51,4 @@ def phase_diagram(
         heat.set_yticks(range(len(depths)), [str(d) for d in depths])
         heat.set(xlabel="σ²_w", ylabel="depth", title=f"trainability, σ²_b = {sweep['bias_var']:g}")
         heat.legend(fontsize=8, loc="upper right")
-    return _png(figure)
+    return png(figure)

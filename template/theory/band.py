@@ -39,3 +39,21 @@ def band(theory, log_var, level: float, shift=None) -> tuple[np.ndarray, np.ndar
     with np.errstate(invalid="ignore", divide="ignore"):
         centre = np.log(np.where(theory > 0, theory, np.nan)) + shift
         return np.exp(centre - z * spread), np.exp(centre + z * spread)
+
+
+def theory_lines(result, level: float) -> dict[str, np.ndarray]:
+    """Per layer, what one `Propagation.run` predicts, as the monitor logs it and `make theory` prints it:
+    the activation variance with its band, the gradient variance, χ = g_l/g_(l+1) (NaN at the last layer)
+    and the correlation between samples."""
+    act, grad = np.array(result.act_var, dtype=float), np.array(result.grad_var, dtype=float)
+    low, high = band(act, result.band, level, np.array(result.shift, dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        chi = np.append(grad[:-1] / grad[1:], np.nan)
+    return {
+        "act_var_theory": act,
+        "act_var_band_low": low,
+        "act_var_band_high": high,
+        "grad_var_theory": grad,
+        "chi": chi,
+        "corr_theory": np.array(result.corr, dtype=float),
+    }
