@@ -17,13 +17,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 SETTINGS = {  # name: the lines a fresh process runs before the comparison
     "2 threads": "torch.set_num_threads(2)",
     "1 thread": "torch.set_num_threads(1)",
     "oneDNN off": "torch.set_num_threads(2); torch.backends.mkldnn.enabled = False",
 }
 KAIMING_AT_LEAST, GLOROT_AT_MOST, LARGEST_DROP = 0.8, 0.2, 0.2
-WARMUP_EPOCHS = 3  # quick_demo's: the rate is still rising before
 
 
 def main(overrides: list[str]) -> int:
@@ -57,9 +58,11 @@ def _rows(setting: str, folder: Path) -> list[dict]:
     rows = []
     for init, result in found.items():
         for run in result["runs"]:
-            summary = json.loads((folder.parent / run["run_dir"] / "summary.json").read_text())
+            run_dir = folder.parent / run["run_dir"]
+            summary = json.loads((run_dir / "summary.json").read_text())
+            warmup = OmegaConf.load(run_dir / "config.yaml").scheduler.warmup_epochs  # the rate rises before
             accs = [row["val/acc"] for row in summary["epochs"]]
-            drop = max([0.0, *(max(accs[:i]) - accs[i] for i in range(WARMUP_EPOCHS + 1, len(accs)))])
+            drop = max([0.0, *(max(accs[:i]) - accs[i] for i in range(warmup + 1, len(accs)))])
             acc = run["val/acc"]
             holds = (
                 acc >= KAIMING_AT_LEAST and drop <= LARGEST_DROP
