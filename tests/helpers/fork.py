@@ -1,4 +1,4 @@
-"""The README's Forking section as code: the files it shows, applied to a tree exactly as written.
+"""The Forking page (docs/forking.md) as code: the files it shows, applied to a tree exactly as written.
 
 A block marked `<!-- fork: <path> -->` is a new file at that path, or, where the path exists, lines
 for that file: an import line joins the file's imports, and `NAME = ...` replaces the line that assigns
@@ -10,18 +10,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tests.helpers import docs
+
 REPO = Path(__file__).resolve().parents[2]
 FORK = re.compile(r"<!-- fork: (\S+) -->\n```python\n(.*?)```", re.S)
 
 
 def blocks(readme: str | None = None) -> list[tuple[str, str]]:
-    return FORK.findall(readme if readme is not None else (REPO / "README.md").read_text())
+    return FORK.findall(readme if readme is not None else docs.text(REPO))
 
 
 def apply(root: Path) -> list[Path]:
     """Writes or edits the README's fork files under `root`; returns them."""
     touched = []
-    for relative, code in blocks((root / "README.md").read_text()):
+    for relative, code in blocks(docs.text(root)):
         path = root / relative
         path.write_text(_edit(path.read_text(), code) if path.exists() else code)
         touched.append(path)
