@@ -10,25 +10,8 @@ UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 LOCK := requirements.lock
 
-# `make lock` resolves with uv, which reads no pip configuration. This hands it the package sources and
-# constraints pip is configured with (an index mirror, a folder of wheels, a version cap), so that the
-# lock holds versions those sources have, and, as pip does, the best version found on any of them. (The
-# lock leaves out which package needs which: those notes would name the machine's constraint files.)
-define PIP_SOURCES_FOR_UV
-import shlex, subprocess, sys
-names = {"index-url": "UV_DEFAULT_INDEX", "extra-index-url": "UV_EXTRA_INDEX_URL",
-         "find-links": "UV_FIND_LINKS", "constraint": "UV_CONSTRAINT"}
-listing = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True)
-for line in listing.stdout.splitlines():
-    key, _, value = line.partition("=")
-    name = names.get(key.rpartition(".")[2])
-    if name:
-        values = shlex.split(value)[0].split() if value else []
-        print(f"export {name}={shlex.quote((',' if name == 'UV_FIND_LINKS' else ' ').join(values))}")
-print("export UV_INDEX_STRATEGY=unsafe-best-match")
-endef
-export PIP_SOURCES_FOR_UV
-WITH_PIP_SOURCES = eval "$$($(PY) -c "$$PIP_SOURCES_FOR_UV")" &&
+# uv reads no pip configuration: tools/pip_sources_for_uv.py hands it pip's package sources.
+WITH_PIP_SOURCES = eval "$$($(PY) tools/pip_sources_for_uv.py)" &&
 
 ## Variables (each maps onto a config key; ARGS takes any other key=value overrides)
 INIT ?=##        init.name: make inits lists them (kaiming, glorot, ...)
@@ -108,7 +91,7 @@ compare: $(STAMP) ## Train every init x seed and compare: make compare EXPERIMEN
 	$(PY) -m template compare $(OVERRIDES) $(COMPARE)
 
 reproduce: $(STAMP) ## quick_demo on seeds 0-4 at 1 and 2 threads and with oneDNN off; fails unless the effect holds on each
-	$(PY) -m template.compare.reproduce $(if $(SEEDS),'compare.seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]') $(ARGS)
+	$(PY) -m template reproduce $(OVERRIDES) $(COMPARE)
 
 bench: $(STAMP) ## Time the template against a plain PyTorch loop: make bench [MODEL=..] [DEPTH=..] (runs/bench-*/bench.json)
 	$(PY) -m template bench $(OVERRIDES)

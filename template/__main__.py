@@ -24,6 +24,7 @@ ABOUT = {
     "train": "train one model",
     "inits": "print the table of initialisation schemes (takes no keys)",
     "compare": "train every compare.inits x compare.seeds (each an ordinary run) and compare them",
+    "reproduce": "quick_demo at 1 and 2 threads and oneDNN off: exit 1 unless Kaiming learns and Glorot not",
     "bench": "time the template against a plain PyTorch loop, on the model and data the keys describe",
     "theory": "print what mean-field theory predicts for the config, per layer, before any training",
     "phase": "draw the (σ²_w, σ²_b) phase diagram of model.activation (phase.sweep=true: train over it)",
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         "train": _train,
         "inits": _inits,
         "compare": _compare,
+        "reproduce": _reproduce,
         "bench": _bench,
         "theory": _theory,
         "phase": _phase,
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def usage() -> str:
-    return USAGE.format(commands="".join(f"  {name:<8}{about}\n" for name, about in ABOUT.items()))
+    return USAGE.format(commands="".join(f"  {name:<10}{about}\n" for name, about in ABOUT.items()))
 
 
 def command_help(command: str) -> str:
@@ -96,6 +98,12 @@ def _compare(overrides: list[str]) -> int:
     from template.compare import main as compare
 
     return compare(overrides)
+
+
+def _reproduce(overrides: list[str]) -> int:
+    from template.compare.reproduce import main as reproduce
+
+    return reproduce(overrides)
 
 
 def _bench(overrides: list[str]) -> int:

@@ -14,6 +14,7 @@ from template.__main__ import ABOUT
 from template.run import loggers
 
 PACKAGE = config.__name__.split(".")[0]
+REPO = config.CONFIGS_DIR.parent
 
 
 def cli(*args, cwd=None, timeout=300):
@@ -48,7 +49,7 @@ def test_help_prints_the_commented_defaults_and_every_registrys_choices(command)
 def test_help_of_inits_and_of_the_whole_cli():
     assert cli("inits", "--help").stdout.startswith(f"usage: python -m {PACKAGE} inits\n")
     overall = cli("--help").stdout
-    assert all(f"  {name:<8}{about}" in overall for name, about in ABOUT.items())
+    assert all(f"  {name:<10}{about}" in overall for name, about in ABOUT.items())
 
 
 def test_choices_come_from_the_registries():
@@ -99,3 +100,16 @@ def test_a_default_run_prints_no_library_warning(default_run):
     assert not [line for line in lines if line.startswith("wandb:")]  # wandb's banners and summary
     assert len([line for line in lines if "W&B" in line or "wandb" in line]) == 1  # the block's logger line
     assert "FLOPs" not in result.stdout  # no model summary whose FLOPs read 0
+
+
+def test_every_make_target_of_a_command_speaks_the_one_dialect():
+    """Each command's target passes the same variables the same way (OVERRIDES: EXPERIMENT, INIT, DATA,
+    ..., ARGS), and no program is written inside the Makefile."""
+    makefile = (REPO / "Makefile").read_text()
+    recipes = dict(re.findall(rf"^([a-z-]+):.*\n\t\$\(PY\) -m {PACKAGE} (.*)$", makefile, flags=re.M))
+    commands = set(ABOUT) - {"inits"}  # inits takes no keys
+    assert {line.split()[0] for line in recipes.values()} >= commands
+    for target, line in recipes.items():
+        if line.split()[0] in commands:
+            assert "$(OVERRIDES)" in line, target
+    assert "define " not in makefile and " -c " not in makefile

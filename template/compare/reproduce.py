@@ -4,7 +4,9 @@ stand-in for another CPU's kernels: other reduction orders, other rounding). The
 run: Kaiming ends at val/acc >= 0.8, without a collapse (no epoch after the warm-up more than 0.2 below
 the best before it), and Glorot at <= 0.2 (chance is 0.1).
 
-    python -m template.compare.reproduce ['compare.seeds=[0,1,2,3,4]'] [key=value ...]   # exit 1 if any fails
+    python -m template reproduce ['compare.seeds=[0,1,2,3,4]'] [key=value ...]   # exit 1 if any fails
+
+The claim is quick_demo's, Kaiming against Glorot: `experiment` and `compare.inits` are refused.
 
 Each setting is one `make compare` in a fresh process (the thread count and oneDNN must be set before
 torch does any work), so its folder, results.json and figures are the ordinary ones.
@@ -19,6 +21,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from template.errors import UsageError
+
 SETTINGS = {  # name: the lines a fresh process runs before the comparison
     "2 threads": "torch.set_num_threads(2)",
     "1 thread": "torch.set_num_threads(1)",
@@ -28,6 +32,10 @@ KAIMING_AT_LEAST, GLOROT_AT_MOST, LARGEST_DROP = 0.8, 0.2, 0.2
 
 
 def main(overrides: list[str]) -> int:
+    for override in overrides:
+        key = override.partition("=")[0].strip()
+        if key in ("experiment", "compare.inits"):
+            raise UsageError(f"{key}= is set by reproduce (quick_demo, kaiming against glorot); leave it out")
     seeds = next((o.partition("=")[2] for o in overrides if o.startswith("compare.seeds=")), "[0,1,2,3,4]")
     rest = [o for o in overrides if not o.startswith("compare.seeds=")]
     keys = ["experiment=quick_demo", "compare.inits=[kaiming,glorot]", f"compare.seeds={seeds}", *rest]
@@ -80,7 +88,3 @@ def _rows(setting: str, folder: Path) -> list[dict]:
                 }
             )
     return rows
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
