@@ -1,6 +1,6 @@
-"""A fork onto data of another shape, with exactly the code the README's Forking section shows: a
+"""A fork onto data of another shape, with exactly the code docs/forking.md shows: a
 1×16×16 data set trains end to end through every model family, and, in a copy of the repository
-edited as the README says, through the command line to a learned classifier."""
+edited as it says, through the command line to a learned classifier."""
 
 import json
 import os
@@ -24,11 +24,11 @@ QUICK = [
 
 @pytest.fixture
 def tiny(monkeypatch):
-    """The README's data set, registered as its registry line does."""
+    """The Forking page's data set, registered as its registry line does."""
     (path, code), registry = fork.blocks()[0], fork.blocks()[1]
     assert path.endswith("/data/tiny.py") and registry[0].endswith("/data/registry.py")
     namespace = {}
-    exec(compile(code, path, "exec"), namespace)  # noqa: S102 - the README's own code, as a fork pastes it
+    exec(compile(code, path, "exec"), namespace)  # noqa: S102 - the Forking page's own code, as a fork pastes it
     monkeypatch.setitem(data.DATASETS, "tiny", namespace["Tiny"])
     return namespace["Tiny"]
 

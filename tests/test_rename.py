@@ -64,7 +64,7 @@ def collected(root: Path, python: str = sys.executable, env: dict | None = None)
 def smoke_subset(root: Path, name: str, ids: list[str]) -> list[str]:
     """One test of every module, and every test whose own code names package `name` other than in an
     import (a `-m name` command line, a `name/` path, a string the rename must have rewritten): what a
-    rename that missed something would break first. The whole renamed suite is the README's command."""
+    rename that missed something would break first. The whole renamed suite is docs/forking.md's command."""
     chosen, first_of_module = [], set()
     mention = re.compile(rf"\b{re.escape(name)}\b")
     naming: dict[str, set[str]] = {}
@@ -149,13 +149,13 @@ def test_make_rename_refuses_without_changing_anything(tmp_path):
 def test_the_readme_fork_command_renames_a_copy_whose_suite_collects_whole_and_whose_smoke_subset_passes(
     tmp_path, with_git
 ):
-    """The README's fork line up to `make install`, then the copy's fast suite collected (every test of
+    """The Forking page's fork line up to `make install`, then the copy's fast suite collected (every test of
     this tree's, under the new name) and, in the clone, its smoke subset run. Running the whole copied
-    suite twice, as this test did, was about 15 of CI's 39 minutes; the README gives that command."""
+    suite twice, as this test did, was about 15 of CI's 39 minutes; docs/forking.md gives that command."""
     root = copy_of_repo(tmp_path / "lab_repo", with_git)
     expected = collected(REPO)  # of the tree copied, listed now
     result = subprocess.run(
-        "make rename NAME=lab && make install",  # the README's Forking line, but for its `make test`
+        "make rename NAME=lab && make install",  # docs/forking.md's fork line, but for its `make test`
         shell=True,
         cwd=root,
         capture_output=True,

@@ -1,6 +1,6 @@
 """The data sets by `data.name`: the one list the config validates against and `build` reads.
 
-A new data set is one import and one name in the `datasets(...)` line below (the README's Forking
+A new data set is one import and one name in the `datasets(...)` line below (docs/forking.md's Forking
 section shows it for a data set of another shape).
 """
 

@@ -4,7 +4,7 @@ A stem of two stride-2 3×3 convolutions (CIFAR's 32×32 → 8×8, MNIST's 28×2
 stride-1 3×3 convolutions of `width` channels at that size, global average pooling and one linear
 classifier. Every conv after the stem maps a space onto itself, so its Jacobian is square and can be an
 isometry: with delta-orthogonal weights on the critical line of tanh, as σ²_b → 0, the spectrum of the
-whole stack stays concentrated with depth (Pennington et al. 2017; README: ν = 0.12–0.16 at 128 layers
+whole stack stays concentrated with depth (Pennington et al. 2017; docs/theory.md: ν = 0.12–0.16 at 128 layers
 of width 16, σ²_b = 1e-8), which is what let Xiao et al. train these nets at thousands of layers. Where
 the plain net spends its layers on 32×32 maps, this one spends them at 8×8, 16 times cheaper per layer:
 a step of the 200-layer net takes about 0.2 s on one CPU core.

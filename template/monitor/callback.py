@@ -47,7 +47,7 @@ from template.theory.propagation import ELEMENTWISE_MODULES, Propagation
 log = logging.getLogger(__name__)
 
 
-# Per layer, logged as `<key>/<layer>` and kept in summary.json's at_init (README: "What you see in W&B").
+# Per layer, logged as `<key>/<layer>` and kept in summary.json's at_init (docs/monitor.md).
 LOGGED_KEYS = (
     "act_var", "act_var_predicted", "act_var_theory", "act_var_band_low", "act_var_band_high",
     "grad_var", "grad_var_theory", "chi", "corr", "corr_theory", "act_chmean_sq", "act_chvar",
@@ -56,7 +56,8 @@ LOGGED_KEYS = (
 
 JACOBIAN_WHEN = ("init", "every", "never")  # stats.jacobian: at step 0, at every logging step, never
 ON_NONFINITE = ("stop", "warn")  # stats.on_nonfinite
-# Scalars `jacobian/<key>` (README: "The Jacobian's spectrum"), and `jacobian_partial[_theory]/<layer>`.
+# Scalars `jacobian/<key>` (docs/theory.md, "The Jacobian's spectrum") and
+# `jacobian_partial[_theory]/<layer>`.
 JACOBIAN_KEYS = (
     "sv2_mean", "sv2_mean_stderr", "sv2_mean_ci95", "sv2_mean_theory",
     "sv2_nvar", "sv2_nvar_stderr", "sv2_nvar_ci95", "sv2_nvar_theory", "sv_max",

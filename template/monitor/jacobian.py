@@ -121,7 +121,8 @@ def measure(
     power_iterations: int = 20,
     seed: int = 0,
 ) -> dict:
-    """The spectrum's moments of each sample of `x`, pooled: a JSON-ready dict (README: at_init.jacobian)."""
+    """The spectrum's moments of each sample of `x`, pooled: a JSON-ready dict (docs/theory.md:
+    at_init.jacobian)."""
     was_training = model.training
     model.eval()
     try:

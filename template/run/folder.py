@@ -1,6 +1,6 @@
 """The run folder: its name, agreed by every process of a job, and the files written into it.
 
-Layout (the README's table of a run folder): `config.yaml`, `checkpoints/`, `wandb/offline-run-*`,
+Layout (docs/running.md's table of a run folder): `config.yaml`, `checkpoints/`, `wandb/offline-run-*`,
 `plots/`, `summary.json`.
 Only global rank 0 writes; every file that a kill could catch half-written is written then renamed.
 """

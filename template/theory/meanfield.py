@@ -191,8 +191,8 @@ def log_slope(phi: Activation, q, weight_var: float, bias_var: float) -> torch.T
     How much the map stretches a relative change of q: a deviation δ of ln q_l (one draw of the weights
     at finite width) reaches layer l + 1 as s δ. ReLU without biases: 1 exactly, so a deviation is
     carried unchanged; GELU and SiLU in their ordered phase (σ²_w = 2, σ²_b = 0): above 1 where q is of
-    order one, so the deviations of the first layers grow with depth (README: "The band"); tanh: below 1,
-    it saturates. 0 where the map is 0."""
+    order one, so the deviations of the first layers grow with depth (docs/theory.md: "The band");
+    tanh: below 1, it saturates. 0 where the map is 0."""
     length = weight_var * moment(phi, q) + bias_var
     stretched = weight_var * stretch_moment(phi, q)
     return torch.where(length > 0, stretched / length.clamp(min=1e-300), 0.0)

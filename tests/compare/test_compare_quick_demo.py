@@ -2,12 +2,12 @@
 set) learns from Kaiming init and stays at chance from Glorot init, on two seeds. About 3 min on two CPU
 cores.
 
-Each run is judged by `make reproduce`'s own rule, the claim the README makes: Kaiming's final val/acc
+Each run is judged by `make reproduce`'s own rule, the claim docs/comparing.md makes: Kaiming's final val/acc
 >= 0.8 with no collapse after the warm-up (no epoch 0.2 below the best before it), Glorot's <= 0.2 (chance
 is 0.1; 500 validation images put one standard error of a chance-level accuracy at
 sqrt(0.1*0.9/500) = 0.013, so 0.2 is seven of them away). The rule and these two seeds were fixed before
 the experiment moved from 24 to 20 layers (24 layers dipped 0.250 and 0.224 past the rule on two CPUs);
-the five-seed, three-setting output is quoted in the README.
+the five-seed, three-setting output is quoted in docs/comparing.md.
 """
 
 import json

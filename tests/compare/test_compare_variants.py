@@ -35,7 +35,7 @@ def test_each_variant_is_an_ordinary_run_of_its_own_overrides(tmp_path):
 
 
 def test_xiao2018_compares_its_three_nets():
-    """The README's figure: delta-orthogonal and Gaussian tanh on the critical line, and Kaiming + ReLU,
+    """docs/theory.md's figure: delta-orthogonal and Gaussian tanh on the critical line, and Kaiming + ReLU,
     each with everything else of the experiment."""
     base = config.load(["experiment=xiao2018"])
     made = {

@@ -8,7 +8,7 @@ minutes on two cores.
 Measured (2026-12-02, 2-core AMD EPYC, 2 threads; 3 min 19 s): delta-orthogonal 0.790, Gaussian 0.100,
 Kaiming + ReLU 0.072. One standard error of an accuracy near 0.5 on 500 validation images is 0.022, so
 0.790 is 13 of them above the 0.5 bar and 0.100 9 below 0.3. One seed: the full experiment's three
-seeds (README) spread by about 0.09 in val/acc after their first 100 steps and all ended at 1.000.
+seeds (docs/theory.md) spread by about 0.09 in val/acc after their first 100 steps and all ended at 1.000.
 """
 
 import json

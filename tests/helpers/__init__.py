@@ -6,5 +6,5 @@
 - `provenance_check`: what a run's provenance must hold, checked against git and the interpreter.
 - `fake_cifar`, `fake_digits`: small files in the real data sets' formats, for the download and read paths.
 - `meanfield_reference`: mean-field theory written apart from the package (scipy), to check it against.
-- `fork`: the README's Forking section as code.
+- `fork`: docs/forking.md's Forking section as code.
 """

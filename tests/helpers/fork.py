@@ -2,7 +2,7 @@
 
 A block marked `<!-- fork: <path> -->` is a new file at that path, or, where the path exists, lines
 for that file: an import line joins the file's imports, and `NAME = ...` replaces the line that assigns
-NAME (which must exist: a README that no longer matches the code fails here).
+NAME (which must exist: a page that no longer matches the code fails here).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def blocks(readme: str | None = None) -> list[tuple[str, str]]:
 
 
 def apply(root: Path) -> list[Path]:
-    """Writes or edits the README's fork files under `root`; returns them."""
+    """Writes or edits the Forking page's fork files under `root`; returns them."""
     touched = []
     for relative, code in blocks(docs.text(root)):
         path = root / relative

@@ -11,7 +11,7 @@ The nulls, per monitored layer l, over D draws:
   its deviation over positions and sits between that and the mean-field line, 0. β_l is the bias the
   theory leaves by starting from the batch's mean second moment rather than each sample's own energy at
   each position, computed here per draw by the exact per-sample mean field (`_per_sample_bias`;
-  README: "The band").
+  docs/theory.md: "The band").
 - The band (`stats.band_level`) holds at least its share of single draws: the share of (draw, layer)
   outside is at most 1 − level, and the spread of the log ratio over draws is at most the band's.
 Tolerances come from the draws: the mean within k standard errors, k Student's t quantile at D − 1
@@ -419,7 +419,7 @@ def test_theory_follows_a_one_channel_non_square_input_through_strides_and_dilat
 
 
 def table(draws: int = 40) -> str:
-    """The README's table: per activation and net, over `draws` draws at width 64 and 20 layers, the
+    """docs/theory.md's table: per activation and net, over `draws` draws at width 64 and 20 layers, the
     geometric mean of measured/theory (its range over the layers), what the bias and the band's centre
     explain, the worst layer's distance from that in standard errors, and the share of (draw, layer)
     outside the 99 % band. `.venv/bin/python -m tests.monitor.test_monitor_against_measurement` prints it."""

@@ -151,12 +151,13 @@ def _spectrum(net, seed: int) -> tuple[dict, dict | None]:
     return jacobian.measure(net, x, span, probes=8), jacobian.position_theory(net, span, phi, x)
 
 
-XIAO = {"distribution": "orthogonal", "bias_var": 1e-8, "start": "fixed_point"}  # the README's isometric net
+# docs/theory.md's isometric net
+XIAO = {"distribution": "orthogonal", "bias_var": 1e-8, "start": "fixed_point"}
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_dynamical_isometry_at_128_layers_of_width_16_and_none_for_relu(seed):
-    """The README's claim, on three draws: 128 square layers of tanh with delta-orthogonal weights on the
+    """docs/theory.md's claim, on three draws: 128 square layers of tanh with delta-orthogonal weights on the
     critical line (σ²_b = 1e-8, the first layer at q*) keep ν = Var[λ]/E[λ]² below 0.2, with the mean
     within 20 % of the position-by-position theory; ReLU with Kaiming weights spreads it past 100."""
     measured, expected = _spectrum(_deep(128, "tanh", "critical", seed, **XIAO), seed)

@@ -184,7 +184,8 @@ def test_the_map_is_increasing_so_fixed_point_may_walk_monotonically():
 
 
 def test_the_readmes_table_of_critical_points_is_what_the_code_computes():
-    """Each README cell: the stable critical σ²_w in bold, or '—' with the unstable χ₁ = 1 point's σ²_w."""
+    """Each cell of docs/theory.md's table: the stable critical σ²_w in bold, or '—' with the unstable
+    χ₁ = 1 point's σ²_w."""
     readme = (Path(__file__).resolve().parents[2] / "docs" / "theory.md").read_text()
     header = next(line for line in readme.splitlines() if line.startswith("| σ²_b → |"))
     bias_vars = [float(cell) for cell in header.strip("|").split("|")[1:]]

@@ -37,7 +37,7 @@ def test_log_slope_is_the_length_maps_derivative_in_log_q(name, phi, weight_var,
 
 
 def test_relu_stretches_nothing_and_gelu_silu_up_to_seventeen_to_nineteen_percent_per_layer():
-    """The numbers the README's band paragraph quotes, at σ²_w = 2, σ²_b = 0."""
+    """The numbers docs/theory.md's band paragraph quotes, at σ²_w = 2, σ²_b = 0."""
     assert torch.equal(meanfield.log_slope(torch.relu, Q, 2.0, 0.0), torch.ones_like(Q))
     q = torch.linspace(0.01, 30, 3000, dtype=torch.float64)
     for phi, peak in ((nn.GELU(), 1.185), (nn.SiLU(), 1.173)):  # at q = 0.38 and 1.04
