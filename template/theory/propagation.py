@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from template.theory import meanfield
+from template.theory import finite_width, meanfield, position_maps
 
 ELEMENTWISE_MODULES = (
     nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.GELU, nn.SiLU, nn.ELU, nn.Sigmoid, nn.Softplus, nn.Mish, nn.SELU,
@@ -52,7 +52,7 @@ class Signal:
     band: float = 0.0  # variance of log(measured / theory) one draw of the weights may show
     shift: float = 0.0  # mean of log(measured / theory) over draws
     unit_var: torch.Tensor | None = (
-        None  # (H, W) variance over a layer's units of their own q (`_over_units`)
+        None  # (H, W) variance over a layer's units of their own q (`finite_width.over_units`)
     )
 
     def scaled(self, factor: float, offset: float = 0.0, **changes) -> Signal:
@@ -238,7 +238,11 @@ class Propagation:
             if isinstance(module, ELEMENTWISE_MODULES):
                 return self._activation(node, module, x)
             if isinstance(module, POOLS):
-                return x.scaled(1.0, m=_pool(x.m, module), mab=_pool(x.mab, module))
+                return x.scaled(
+                    1.0,
+                    m=position_maps.window_mean(x.m, module),
+                    mab=position_maps.window_mean(x.mab, module),
+                )
             if isinstance(module, nn.AdaptiveAvgPool2d | nn.AdaptiveMaxPool2d):
                 size = module.output_size
                 return x.scaled(
@@ -272,12 +276,17 @@ class Propagation:
             )
         else:
             fan = module.in_channels // module.groups
-            out = x.scaled(1.0, m=_conv(x.m, module), mab=_conv(x.mab, module), channels=module.out_channels)
+            out = x.scaled(
+                1.0,
+                m=position_maps.conv_sum(x.m, module),
+                mab=position_maps.conv_sum(x.mab, module),
+                channels=module.out_channels,
+            )
             out.m, out.mab = out.m * weight_var * fan + bias_var, out.mab * weight_var * fan + bias_var
         # Unit u's q is its own squared weight norm times the input's, plus its own squared bias: over the
         # units it varies by (q − σ²_b)² times the norms' relative variance (2/fan for Gaussian weights,
         # 0 for orthogonal ones) plus the squared biases' variance. What this does to the next activation
-        # is `_over_units`'.
+        # is `finite_width.over_units`'.
         weighted = out.m - bias_var
         out.unit_var = weighted.square() * self._host.get(("unit_spread", name), 0.0) + self._host.get(
             ("bias_spread", name), 0.0
@@ -299,15 +308,19 @@ class Propagation:
     def _activation(self, node: fx.Node, phi: Callable, x: Signal) -> Signal:
         """Mean field takes every pre-activation as Gaussian, a sum of many terms. The quadrature runs
         once per distinct (q, c) of the map, to eight digits: a map's interior is one value."""
-        (q, c, spread), inverse = _distinct(x.m, x.mab / x.m.clamp(min=1e-300), _relative_unit_var(x))
-        second = _over_units(lambda s: meanfield.moment(phi, q * s), spread)[inverse].reshape(x.m.shape)
-        cross = _over_units(lambda s: meanfield.cross_moment(phi, q * s, c * q * s), spread)
+        (q, c, spread), inverse = position_maps.distinct(
+            x.m, x.mab / x.m.clamp(min=1e-300), _relative_unit_var(x)
+        )
+        second = finite_width.over_units(lambda s: meanfield.moment(phi, q * s), spread)[inverse].reshape(
+            x.m.shape
+        )
+        cross = finite_width.over_units(lambda s: meanfield.cross_moment(phi, q * s, c * q * s), spread)
         cross = cross[inverse].reshape(x.m.shape)
         q_mean, qab_mean = x.m.mean(), x.mab.mean()
         spread = meanfield.batch_spread(
             phi, q_mean, qab_mean if torch.isfinite(qab_mean) else q_mean, self._batch
         )
-        slope, curvature = _stretch(phi, x.m)
+        slope, curvature = finite_width.log_stretch(phi, x.m)
         out = Signal(second, cross, x.channels)
         out.band, out.shift = x.stretched(slope, curvature, float(spread) / (x.channels or 1))
         return out
@@ -384,7 +397,9 @@ class Propagation:
         if isinstance(module, nn.Conv2d):
             weight_var, _ = self._layer_variances(node.target)
             spread = (
-                _conv_transpose(g, module, x.m.shape) * weight_var * (module.out_channels // module.groups)
+                position_maps.conv_transpose_sum(g, module, x.m.shape)
+                * weight_var
+                * (module.out_channels // module.groups)
             )
             return [(sources[0], spread)]
         if isinstance(module, nn.Linear):
@@ -399,8 +414,8 @@ class Propagation:
             extra = [a for a in node.args[1:] if not isinstance(a, fx.Node)]
             return [(sources[0], self._slope(lambda t: function(t, *extra, **node.kwargs), x) * g)]
         if isinstance(module, POOLS):
-            k = _pair(module.kernel_size)
-            stride = _pair(module.stride or module.kernel_size)
+            k = position_maps.pair(module.kernel_size)
+            stride = position_maps.pair(module.stride or module.kernel_size)
             spread = F.conv_transpose2d(g[None, None], torch.ones(1, 1, *k, dtype=g.dtype), stride=stride)[
                 0, 0
             ]
@@ -436,8 +451,8 @@ class Propagation:
         return []
 
     def _slope(self, phi: Callable, x: Signal) -> torch.Tensor:
-        (q, spread), inverse = _distinct(x.m, _relative_unit_var(x))
-        slope = _over_units(lambda s: meanfield.moment(phi, q * s, derivative=True), spread)
+        (q, spread), inverse = position_maps.distinct(x.m, _relative_unit_var(x))
+        slope = finite_width.over_units(lambda s: meanfield.moment(phi, q * s, derivative=True), spread)
         return slope[inverse].reshape(x.m.shape)
 
 
@@ -447,111 +462,12 @@ def _relative_unit_var(x: Signal) -> torch.Tensor:
     return torch.where(x.m > 0, x.unit_var / x.m.square().clamp(min=1e-300), 0.0)
 
 
-def _over_units(moment: Callable, relative_var: torch.Tensor, step: float = 0.05) -> torch.Tensor:
-    """The mean over a layer's units of `moment(s)`, a moment at q·s, where each unit's s (its own squared
-    weight norm over the mean, its own bias) has mean 1 and variance `relative_var`: to second order,
-    moment(1) + ½ v moment″(1), the curvature a central difference in s. Mean field takes every unit's q
-    equal, which is exact as the fan-in grows; a first conv on one channel has 9 weights per unit, v =
-    2/9 for Gaussian weights, and there Jensen's inequality moves tanh's E[φ′²] by +6 % and E[φ²] by −4 %.
-    The second order is within 0.003 of the exact average over χ²₉ in the log (checked by quadrature over
-    the norms' distribution); ReLU's moments are linear in q, so it changes nothing there."""
-    centre = moment(1.0)
-    if not bool((relative_var > 0).any()):
-        return centre
-    curvature = (moment(1 + step) - 2 * centre + moment(1 - step)) / step**2
-    return centre + relative_var / 2 * curvature
-
-
-def _stretch(phi: Callable, m: torch.Tensor, step: float = 0.02) -> tuple[float, float]:
-    """The first and second derivatives in δ of ln Σ_p E[φ²] at q_p e^δ: how the activation carries a
-    deviation e^δ of this draw's input second moment, the same at every position (a channel's weights
-    scale it everywhere), to the mean of its output's. The first is Σ_p E[x φ φ′] / Σ_p E[φ²] by
-    quadrature (`meanfield.log_slope`), exactly 1 for ReLU; the second a central difference in δ, whose
-    error (step²/12 times the fourth derivative, below 1e-5 here) is far under the band's own."""
-    (q,), inverse = _distinct(m)
-    moved = meanfield.moment(phi, torch.stack([q, q * math.exp(step), q * math.exp(-step)]))  # (3, distinct)
-    total, up, down = (float(values[inverse].sum()) for values in moved)
-    if not (total > 0 and up > 0 and down > 0):
-        return 0.0, 0.0
-    slope = float(meanfield.stretch_moment(phi, q)[inverse].sum()) / total
-    curvature = (math.log(up) - 2 * math.log(total) + math.log(down)) / step**2
-    return slope, curvature
-
-
-def _distinct(*maps: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """The distinct values of the maps taken together, rounded to eight significant digits, and each
-    position's index among them."""
-    rounded = []
-    for values in maps:
-        values = torch.nan_to_num(values.flatten(), nan=0.0)
-        scale = 10 ** (torch.floor(torch.log10(values.abs().clamp(min=1e-300))) - 7)
-        rounded.append(torch.round(values / scale) * scale)
-    distinct, inverse = torch.unique(torch.stack(rounded), dim=1, return_inverse=True)
-    return list(distinct), inverse
-
-
 def parameter_variances(module: nn.Module) -> tuple[float, float]:
     weight = module.weight.detach().double()
     bias = getattr(module, "bias", None)
     return float(weight.var(correction=0)), float(
         bias.detach().double().var(correction=0)
     ) if bias is not None else 0.0
-
-
-def _pair(value) -> tuple[int, int]:
-    return tuple(value) if isinstance(value, tuple | list) else (value, value)
-
-
-def _conv(m: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    """Σ over the kernel's taps of m at the positions each output reads, zero outside the map: the
-    conv itself applied to the map with a kernel of ones (other padding modes pad the map the same way).
-    Without dilation that is a sum pooling, which on a CPU is 12 times faster than a float64 conv
-    (0.04 against 0.55 ms on a 32×32 map): the monitor does this twice per conv per logging step."""
-    x = m[None, None]  # (1, 1, H, W)
-    padding = conv.padding
-    if conv.padding_mode != "zeros" or padding == "same":
-        pads = conv._reversed_padding_repeated_twice
-        x = F.pad(x, pads, mode=conv.padding_mode if conv.padding_mode != "zeros" else "constant")
-        padding = (0, 0)
-    padding = (0, 0) if padding == "valid" else padding
-    k = conv.kernel_size
-    if conv.dilation == (1, 1) and all(2 * p <= size for p, size in zip(padding, k, strict=True)):
-        out = F.avg_pool2d(x, k, conv.stride, padding, count_include_pad=True, divisor_override=1)
-    else:  # avg_pool2d takes neither dilation nor padding over half the kernel
-        ones = torch.ones(1, 1, *k, dtype=m.dtype)
-        out = F.conv2d(x, ones, stride=conv.stride, padding=padding, dilation=conv.dilation)
-    return out[0, 0]
-
-
-def _conv_transpose(g: torch.Tensor, conv: nn.Conv2d, input_shape) -> torch.Tensor:
-    """Σ over the outputs that read each input position of their gradient's second moment: the conv's
-    transpose on the map, with the output padding that recovers the input's size under a stride."""
-    ones = torch.ones(1, 1, *conv.kernel_size, dtype=g.dtype)
-    if conv.padding_mode != "zeros":  # wrap-around: each input feeds k²·(outputs / inputs) outputs on average
-        fed = ones.numel() * g.numel() / math.prod(input_shape)
-        return torch.full(tuple(input_shape), float(g.mean()) * fed, dtype=g.dtype)
-    padding = (
-        conv.padding
-        if conv.padding != "same"
-        else tuple(d * (k - 1) // 2 for d, k in zip(conv.dilation, conv.kernel_size, strict=True))
-    )
-    extra = [
-        size - ((out - 1) * s - 2 * p + d * (k - 1) + 1)
-        for size, out, s, p, d, k in zip(
-            input_shape, g.shape, conv.stride, padding, conv.dilation, conv.kernel_size, strict=True
-        )
-    ]
-    out = F.conv_transpose2d(
-        g[None, None], ones, stride=conv.stride, padding=padding, dilation=conv.dilation, output_padding=extra
-    )
-    return out[0, 0]
-
-
-def _pool(m: torch.Tensor, pool: nn.Module) -> torch.Tensor:
-    """The mean over each window the pool reads, with its kernel, stride, padding and ceil mode."""
-    k, stride = _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size)
-    windows = dict(count_include_pad=False, ceil_mode=pool.ceil_mode)
-    return F.avg_pool2d(m[None, None], k, stride, _pair(pool.padding), **windows)[0, 0]
 
 
 def _flatten(x: Signal) -> Signal:

@@ -162,7 +162,7 @@ def _per_sample_bias(model: nn.Sequential, x: torch.Tensor, variances: dict) -> 
     channels of x²) run through the maps is the expectation over the weights (to the fresh draws of the
     layers above, whose own spread at fan-in 576 moves it by well under the draws' error). The monitor's
     starts from the batch's mean second moment at every position and averages each activation over the
-    units' own norms (`propagation._over_units`) — the same Jensen term at the first conv, seen from the
+    units' own norms (`finite_width.over_units`) — the same Jensen term at the first conv, seen from the
     weights; what it misses is that a sample's or position's energy persists through the layers and is
     stretched by the maps. 1 for ReLU (linear maps); above 1 where the map is convex in q (GELU, SiLU)."""
     energies = x.double().square().mean(1)  # (S, H, W)
@@ -396,7 +396,7 @@ def test_theory_follows_a_one_channel_non_square_input_through_strides_and_dilat
     """tanh on its critical line, 8 draws of the weights and the inputs: activation and gradient variance
     and correlation at the four convs, mean log ratio within k s.e. of [min(μ, 0), 0] (μ ≥ −0.01 here).
     The first conv has 9 weights per unit, where the maps' average over the units' own q matters
-    (`propagation._over_units`: +6 % on E[φ′²]). The inputs are drawn afresh each time: the theory knows
+    (`finite_width.over_units`: +6 % on E[φ′²]). The inputs are drawn afresh each time: the theory knows
     the input's mean moments, not one common image's layout over a 12 × 9 map, whose borders weigh less."""
     ratios = {key: [] for key in ("act_var", "grad_var", "corr", "shift")}
     for draw in range(NARROW_DRAWS):

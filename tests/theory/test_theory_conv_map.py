@@ -1,4 +1,4 @@
-"""The theory's conv map (`propagation._conv`: the sum over each output's taps of the input's map) is
+"""The theory's conv map (`position_maps.conv_sum`: the sum over each output's taps of the input's map) is
 the conv itself applied with a kernel of ones, whatever the kernel, stride, padding, padding mode and
 dilation — including the sum-pooling shortcut it takes where pooling can do it."""
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from template.theory.propagation import _conv
+from template.theory.position_maps import conv_sum
 
 CONVS = [
     dict(kernel_size=3, padding=1),
@@ -31,4 +31,4 @@ def test_the_map_is_the_conv_with_a_kernel_of_ones(options):
     m = torch.rand(13, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = conv(m[None, None])[0, 0]
-    torch.testing.assert_close(_conv(m, conv), expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(conv_sum(m, conv), expected, rtol=1e-12, atol=1e-12)

@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from template.theory import meanfield, propagation
+from template.theory import finite_width, meanfield
 from template.theory.propagation import Propagation
 
 Q = torch.tensor([1e-4, 0.01, 0.1, 0.5, 1.0, 2.0, 5.0, 30.0, 1e3], dtype=torch.float64)
@@ -64,7 +64,7 @@ def test_relus_band_is_unchanged_by_the_stretch(monkeypatch):
     stretch switched off, to rounding, and its centre is −V/2."""
     model = ReluNet(bias=False)
     stretched = _theory(model)
-    monkeypatch.setattr(propagation, "_stretch", lambda phi, m: (1.0, 0.0))
+    monkeypatch.setattr(finite_width, "log_stretch", lambda phi, m: (1.0, 0.0))
     plain = _theory(model)
     assert stretched.band == pytest.approx(plain.band, rel=1e-9)
     assert stretched.shift == pytest.approx([-v / 2 for v in plain.band], rel=1e-9)
@@ -79,7 +79,7 @@ def test_gelus_band_grows_faster_than_the_plain_sum():
             model[i] = nn.GELU()
     theory = _theory(model)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(propagation, "_stretch", lambda phi, m: (1.0, 0.0))
+        patch.setattr(finite_width, "log_stretch", lambda phi, m: (1.0, 0.0))
         plain = _theory(model)
     assert theory.band[0] == pytest.approx(plain.band[0])  # nothing below the first conv to stretch
     assert all(s > p for s, p in zip(theory.band[2:-1], plain.band[2:-1], strict=True))

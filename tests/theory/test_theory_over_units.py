@@ -1,4 +1,4 @@
-"""The maps' average over a layer's units (`propagation._over_units`), against the exact average.
+"""The maps' average over a layer's units (`finite_width.over_units`), against the exact average.
 
 A unit's q is its own squared weight norm times the input's. With i.i.d. Gaussian weights and fan-in n
 the norm, over its mean, is s ~ χ²_n / n (mean 1, variance 2/n), so the mean over units of a moment M
@@ -19,7 +19,7 @@ from scipy import integrate, stats
 from torch import nn
 
 from template.theory import meanfield
-from template.theory.propagation import _over_units
+from template.theory.finite_width import over_units
 from tests.helpers.meanfield_reference import derivative_moment, second_moment
 
 ACTIVATIONS = {"tanh": torch.tanh, "gelu": nn.GELU(), "silu": nn.SiLU(), "relu": torch.relu}
@@ -40,7 +40,7 @@ def _exact(name: str, q: float, fan_in: int, derivative: bool) -> float:
 def test_the_average_over_units_leaves_only_a_third_order_error(name, fan_in, derivative):
     phi = ACTIVATIONS[name]
     q = torch.tensor(Q, dtype=torch.float64)
-    ours = _over_units(
+    ours = over_units(
         lambda s: meanfield.moment(phi, q * s, derivative=derivative), torch.full_like(q, 2 / fan_in)
     )
     plain = meanfield.moment(phi, q, derivative=derivative)
@@ -53,5 +53,5 @@ def test_the_average_over_units_leaves_only_a_third_order_error(name, fan_in, de
 @pytest.mark.parametrize("derivative", [False, True])
 def test_relus_moments_are_linear_in_q_so_the_average_changes_nothing(derivative):
     q = torch.tensor(Q, dtype=torch.float64)
-    average = _over_units(lambda s: meanfield.moment(torch.relu, q * s, derivative=derivative), 2 / 9 + 0 * q)
+    average = over_units(lambda s: meanfield.moment(torch.relu, q * s, derivative=derivative), 2 / 9 + 0 * q)
     assert torch.allclose(average, meanfield.moment(torch.relu, q, derivative=derivative), rtol=1e-12)
