@@ -159,7 +159,7 @@ def test_unknown_command_is_refused(tmp_path):
     assert result.returncode == 2
     assert (
         result.stderr
-        == "error: command 'fly' is unknown; choose one of: train, inits, compare, bench, theory, phase\n"
+        == "error: command 'fly' is unknown; choose one of: train, inits, compare, reproduce, bench, theory, phase\n"
     )
 
 
