@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from template import config, data, inits, models
-from template.__main__ import ABOUT
+from template.__main__ import ABOUT, main
 from template.run import loggers
 
 PACKAGE = config.__name__.split(".")[0]
@@ -30,10 +30,21 @@ def cli(*args, cwd=None, timeout=300):
 
 
 @pytest.mark.parametrize("command", sorted(set(ABOUT) - {"inits"}))
-def test_help_prints_the_commented_defaults_and_every_registrys_choices(command):
-    result = cli(command, "--help")
+def test_help_prints_the_commented_defaults_and_every_registrys_choices(command, capsys):
+    """In-process, through the `main` the command line runs (a real process is the next test's)."""
+    assert main([command, "--help"]) == 0
+    printed = capsys.readouterr()
+    assert printed.err == ""
+    _check_help(command, printed.out)
+
+
+def test_help_through_a_real_process():
+    result = cli("train", "--help")
     assert result.returncode == 0 and result.stderr == ""
-    text = result.stdout
+    _check_help("train", result.stdout)
+
+
+def _check_help(command: str, text: str) -> None:
     assert text.startswith(f"usage: python -m {PACKAGE} {command} [key=value ...]\n{ABOUT[command]}\n")
     assert (config.CONFIGS_DIR / "default.yaml").read_text().rstrip() in text  # every key, commented
     choices = {
