@@ -10,6 +10,7 @@ from template import config
 from template.errors import UsageError
 from template.monitor import callback
 from template.schema import CHOICES, Config, StatsConfig
+from template.sweep import engine
 
 
 def test_defaults_load_and_are_read_only():
@@ -117,10 +118,12 @@ def test_default_yaml_writes_the_schemas_defaults_and_nothing_else():
 
 
 def test_the_monitor_defaults_and_choices_are_the_schemas():
-    """`VarianceMonitor` is built by hand in a fork's own loop: its defaults are stats.*'s."""
+    """`VarianceMonitor` is built by hand in a fork's own loop: its defaults are stats.*'s; the choice
+    lists the monitor and the sweep's engine check are the schema's."""
     signature = inspect.signature(callback.VarianceMonitor.__init__).parameters
     for field in dataclasses.fields(StatsConfig):
         default = field.default_factory() if field.default is dataclasses.MISSING else field.default
         assert signature[field.name].default == (tuple(default) if isinstance(default, list) else default)
     assert CHOICES["stats.jacobian"] == callback.JACOBIAN_WHEN
+    assert CHOICES["phase.executor"] == engine.EXECUTORS
     assert CHOICES["stats.on_nonfinite"] == callback.ON_NONFINITE
