@@ -101,7 +101,7 @@ rename: $(STAMP) ## Make this starter your project: make rename NAME=myproject
 
 # One pytest-xdist worker per core (at most 8: each holds torch, about 1 GB), each with its share of the
 # cores (tests/conftest.py); the ten slowest tests are printed, so that a slowdown is seen when it comes.
-PYTEST = $(PY) -m pytest -n auto --maxprocesses=8 --dist worksteal --durations=10
+PYTEST = $(PY) -m pytest -n auto --maxprocesses=8 --durations=10
 
 test: $(STAMP) ## Run the fast test suite (3 to 5 minutes on 2 cores)
 	$(PYTEST)

@@ -40,10 +40,3 @@ def thread_limit(request):
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def pytest_collection_modifyitems(items):
-    """The slow tests first (`make test-all`): each trains for minutes on one worker, so started last they
-    would leave the other worker idle at the end. With the Makefile's `--dist worksteal`, an idle worker
-    takes the queued tests of a busy one, so front-loading does not pile them on one worker."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
