@@ -1,5 +1,6 @@
 """The data sets: CIFAR-10/100, MNIST, Fashion-MNIST and SVHN (torchvision downloads them into
-`data.root`, checksums verified before anything is decoded) and a synthetic CIFAR-shaped set that needs
+`data.root`, checksums verified before anything is decoded), scikit-learn's real 8×8 digits (installed
+with the package, at their own shape and at CIFAR's) and a synthetic CIFAR-shaped set, both of which need
 no network, each a LightningDataModule of any C×H×W served by torchvision's DataLoader or by the
 on-device loader (`data.loader`).
 
@@ -13,6 +14,7 @@ A new data set is a `DataModule` subclass (`datamodule.py`) that implements `loa
 from template.data.cifar import CIFAR10, CIFAR100
 from template.data.datamodule import DataModule
 from template.data.device_loader import DeviceLoader
+from template.data.digits import Digits, DigitsCIFAR
 from template.data.mnist import MNIST, FashionMNIST
 from template.data.registry import DATASETS, available, build
 from template.data.svhn import SVHN
@@ -26,6 +28,8 @@ __all__ = [
     "SVHN",
     "DataModule",
     "DeviceLoader",
+    "Digits",
+    "DigitsCIFAR",
     "FashionMNIST",
     "Synthetic",
     "available",

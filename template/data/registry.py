@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from template.data.cifar import CIFAR10, CIFAR100
 from template.data.datamodule import DataModule
+from template.data.digits import Digits, DigitsCIFAR
 from template.data.mnist import MNIST, FashionMNIST
 from template.data.svhn import SVHN
 from template.data.synthetic import Synthetic
@@ -20,7 +21,7 @@ def datasets(*modules: type[DataModule]) -> dict[str, type[DataModule]]:
     return {module.name: module for module in modules}
 
 
-DATASETS = datasets(CIFAR10, CIFAR100, MNIST, FashionMNIST, SVHN, Synthetic)
+DATASETS = datasets(CIFAR10, CIFAR100, MNIST, FashionMNIST, SVHN, Digits, DigitsCIFAR, Synthetic)
 
 
 def available() -> list[str]:
