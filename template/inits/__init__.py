@@ -1,6 +1,6 @@
 """Every initialisation scheme of torch.nn.init, Keras, JAX and timm under one registry, plus LSUV,
-delta-orthogonal, Fixup and the critical line of the model's activation — each under the name, options
-and conventions of the library it comes from.
+delta-orthogonal, Fixup, the critical line of the model's activation and DKS/TAT's activation
+transforms — each under the name, options and conventions of the library it comes from.
 
 Why one registry: the libraries disagree under similar names. Keras' `he_normal` is a normal truncated
 at ±2σ with a 0.8796 std correction, torch's `kaiming_normal` is not truncated; torch and Keras compute
@@ -19,7 +19,7 @@ comes from torch's global generator, so the same seed gives the same weights.
 
 # Importing a scheme module registers its schemes; this order is the order of `table()`.
 # isort: off
-from template.inits import torch_schemes, keras_schemes, jax_timm, lsuv, residual, critical  # noqa: F401
+from template.inits import torch_schemes, keras_schemes, jax_timm, lsuv, residual, critical, kernel_shaping  # noqa: F401
 
 # isort: on
 from template.inits.apply import InitReport, initialize

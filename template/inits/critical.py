@@ -68,7 +68,7 @@ def critical(
         )
     weight_var = point.weight_var
     label = f"critical (σ²_w={weight_var:.4g}, σ²_b={bias_var:g}, {distribution})"
-    set_by = _draw(model, weight_var, bias_var, distribution, label)
+    set_by = draw(model, weight_var, bias_var, distribution, label)
     if start == "fixed_point":
         first = next(iter(layers(model)))
         q_star = point.q if math.isfinite(point.q) else fixed_points.fixed_point(phi, weight_var, bias_var)
@@ -94,10 +94,10 @@ def meanfield_init(
     distribution: Literal["normal", "orthogonal"] = "normal",
 ) -> dict[str, str]:
     label = f"meanfield (σ²_w={weight_var:g}, σ²_b={bias_var:g}, {distribution})"
-    return _draw(model, weight_var, bias_var, distribution, label)
+    return draw(model, weight_var, bias_var, distribution, label)
 
 
-def _draw(
+def draw(
     model: nn.Module, weight_var: float, bias_var: float, distribution: str, label: str
 ) -> dict[str, str]:
     set_by = {}
@@ -116,8 +116,11 @@ def _draw(
 
 
 def nominal(model: nn.Module, name: str, options: dict) -> tuple[float, float] | None:
-    """The (σ²_w, σ²_b) that init `name` puts every layer at, where it states one (critical, meanfield);
+    """The (σ²_w, σ²_b) that init `name` puts every layer at, where it states one (critical, meanfield,
+    tat, dks);
     None for the others, whose σ²_w a reader takes from the drawn weights."""
+    if name in ("tat", "dks"):
+        return 1.0, 0.0  # their transforms are solved for exactly these (inits/kernel_shaping.py)
     scheme = {"critical": critical, "meanfield": meanfield_init}.get(name)
     if scheme is None:
         return None

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from template.errors import UsageError
@@ -42,6 +44,50 @@ def make(name: str, negative_slope: float = 0.01) -> nn.Module:
     if name not in _FACTORIES:
         raise UsageError(f"model.activation={name!r} is unknown; choose one of: {', '.join(available())}")
     return _FACTORIES[name](negative_slope)
+
+
+BASE_FUNCTIONS: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {
+    "leaky_relu": F.leaky_relu,
+    "tanh": lambda x, negative_slope: torch.tanh(x),
+    "gelu": lambda x, negative_slope: F.gelu(x),  # exact (erf), as nn.GELU()
+    "silu": lambda x, negative_slope: F.silu(x),
+}
+
+
+class Transformed(nn.Module):
+    """φ̂(x) = output_scale · (φ(input_scale · x + input_shift) + output_shift): an activation reshaped
+    so that a deep net's kernel keeps its shape (Martens et al. 2021's DKS, Zhang et al. 2022's TAT;
+    the `dks` and `tat` inits compute the four numbers and put this module in place of the model's own).
+    Elementwise and parameter-free, so the mean-field theory integrates it like any other activation.
+    The base φ is named, not held as a submodule, so the model's modules list each activation once."""
+
+    def __init__(
+        self,
+        base: str,
+        negative_slope: float = 0.0,
+        input_scale: float = 1.0,
+        input_shift: float = 0.0,
+        output_shift: float = 0.0,
+        output_scale: float = 1.0,
+    ):
+        super().__init__()
+        if base not in BASE_FUNCTIONS:
+            raise UsageError(f"no transform of {base!r}; choose one of: {', '.join(BASE_FUNCTIONS)}")
+        self.base, self.negative_slope = base, float(negative_slope)
+        self.input_scale, self.input_shift = float(input_scale), float(input_shift)
+        self.output_shift, self.output_scale = float(output_shift), float(output_scale)
+        self._phi = BASE_FUNCTIONS[base]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        inner = self._phi(x * self.input_scale + self.input_shift, self.negative_slope)
+        return (inner + self.output_shift) * self.output_scale
+
+    def extra_repr(self) -> str:
+        slope = f", negative_slope={self.negative_slope:.4g}" if self.base == "leaky_relu" else ""
+        return (
+            f"{self.base}{slope}, input_scale={self.input_scale:.4g}, input_shift={self.input_shift:.4g}, "
+            f"output_shift={self.output_shift:.4g}, output_scale={self.output_scale:.4g}"
+        )
 
 
 register("relu")(lambda negative_slope: nn.ReLU())

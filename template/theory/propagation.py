@@ -30,11 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from template.models.activations import Transformed
 from template.theory import finite_width, meanfield, position_maps
 
 ELEMENTWISE_MODULES = (
     nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.GELU, nn.SiLU, nn.ELU, nn.Sigmoid, nn.Softplus, nn.Mish, nn.SELU,
-    nn.CELU, nn.Hardtanh, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.Tanhshrink, nn.Softsign,
+    nn.CELU, Transformed, nn.Hardtanh, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.Tanhshrink, nn.Softsign,
 )  # fmt: skip
 ELEMENTWISE_FUNCTIONS = {
     F.relu, torch.relu, F.leaky_relu, torch.tanh, F.gelu, F.silu, F.elu, torch.sigmoid, F.softplus,
@@ -82,6 +83,14 @@ class LayerTheory:
     shift: list[float] = field(default_factory=list)  # mean of that log over draws (band's centre)
 
 
+class _Tracer(fx.Tracer):
+    """torch.fx's tracer, with every elementwise module a leaf: a fork's activation module (or DKS/TAT's
+    `Transformed`) is integrated as a whole, not traced into arithmetic the maps have no rule for."""
+
+    def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
+        return isinstance(module, ELEMENTWISE_MODULES) or super().is_leaf_module(module, qualified_name)
+
+
 class Propagation:
     """Trace `model` once; `run` evaluates the maps for the weights it is given, as often as needed."""
 
@@ -92,7 +101,7 @@ class Propagation:
             None  # the monitored layer whose output is the model's: the backward map starts there
         )
         try:
-            self.graph = fx.symbolic_trace(model).graph
+            self.graph = _Tracer().trace(model)
             self.reason = None
         except Exception as error:  # dynamic control flow: torch.fx cannot see the graph
             self.graph, self.reason = None, f"torch.fx cannot trace the model ({type(error).__name__})"
