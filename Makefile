@@ -30,6 +30,7 @@ LOGGER ?=##      logger.name: wandb | tensorboard | csv | none
 ARGS ?=##        any other overrides, e.g. ARGS="optimizer.lr=0.003 data.batch_size=64"
 INITS ?=##       compare.inits: the inits make compare trains, e.g. INITS="kaiming glorot"
 SEEDS ?=##       compare.seeds: the seeds of each init, e.g. SEEDS="0 1 2"
+DEPTHS ?=##      compare.depths: a depth sweep, every init at each model.depth, e.g. DEPTHS="30 100 200"
 NAME ?=##        make rename: the new package name, a lower-case Python identifier
 INSTALLER ?=##   make install: uv (the default; pip where uv cannot be had) or pip
 
@@ -45,7 +46,8 @@ comma := ,
 space := $(subst ,, )
 # INITS="a b" -> 'compare.inits=[a,b]' (quoted: the shell would read [a,b] as a pattern)
 COMPARE = $(if $(INITS),'compare.inits=[$(subst $(space),$(comma),$(strip $(INITS)))]') \
-  $(if $(SEEDS),'compare.seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]')
+  $(if $(SEEDS),'compare.seeds=[$(subst $(space),$(comma),$(strip $(SEEDS)))]') \
+  $(if $(DEPTHS),'compare.depths=[$(subst $(space),$(comma),$(strip $(DEPTHS)))]')
 
 .PHONY: help install lock train inits theory phase compare reproduce bench rename test test-all lint format clean
 

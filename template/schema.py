@@ -91,6 +91,7 @@ class CompareConfig:
 
     inits: list[str] = field(default_factory=lambda: ["kaiming", "glorot"])
     seeds: list[int] = field(default_factory=lambda: [0])
+    depths: list[int] = field(default_factory=list)  # model.depth of each run; empty: the config's one
     # label -> the overrides that make it; an entry of `inits` naming a label runs those instead of
     # init.name=<entry>: runs that differ in more than the init's name (its options, the activation)
     variants: dict[str, list[str]] = field(default_factory=dict)

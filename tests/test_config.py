@@ -51,7 +51,7 @@ def test_init_options_reach_the_config():
         (
             ["data=imagenet"],
             "data.name='imagenet' is unknown; choose one of: "
-            "cifar10, cifar100, mnist, fashion_mnist, svhn, synthetic",
+            "cifar10, cifar100, mnist, fashion_mnist, svhn, digits, digits_cifar, synthetic",
         ),
         (["logger=mlflow"], "logger.name='mlflow' is unknown; choose one of: wandb, tensorboard, csv, none"),
         (["model.dept=3"], "unknown config key 'model.dept'; valid keys here: name, depth, width,"),

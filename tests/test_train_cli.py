@@ -124,7 +124,7 @@ def test_train_loss_and_accuracy_reach_wandb(tiny_run):
         (
             "data=foo",
             "error: data.name='foo' is unknown; choose one of: "
-            "cifar10, cifar100, mnist, fashion_mnist, svhn, synthetic",
+            "cifar10, cifar100, mnist, fashion_mnist, svhn, digits, digits_cifar, synthetic",
         ),
         ("model.dept=3", "error: unknown config key 'model.dept'; valid keys here: name, depth"),
         ("model.depth=0", "error: model.depth=0 must be a positive integer"),

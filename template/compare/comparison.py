@@ -5,14 +5,17 @@ figure (validation error against epoch, one curve per init) and the variance at 
     python -m template compare experiment=he2015_30layer 'compare.inits=[kaiming,glorot]'
     template.compare.run(["experiment=quick_demo", "compare.seeds=[0,1]"])  # -> the comparison folder
     make compare EXPERIMENT=xiao2018   # compare.variants: runs that differ in more than the init's name
+    make compare EXPERIMENT=depth_sweep DEPTHS="30 100 200"   # compare.depths: every init at each depth
 
 Each run is an ordinary run — `train(config.load([...]))`, its own folder under `runs_dir`, named after
 the comparison and grouped under its name in W&B — trained one after the other in this process, so
 start-up is paid once and one run has the machine to itself. Every combination's config is loaded
 before anything trains: a bad init name, seed or override is refused in one line with nothing written.
 The comparison folder, `runs_dir/compare-<time>-<experiment>/`, holds `results.json`, `results.md` and
-`plots/{error_vs_epoch,variance_vs_depth}.png`; it is rewritten after every run, so a comparison that is
-interrupted, or whose run diverged, still shows everything that finished.
+`plots/{error_vs_epoch,variance_vs_depth}.png` (with `compare.depths`, also `plots/depth.png`: the final
+error and the correlation between inputs at the last layer at init, against depth); it is rewritten
+after every run, so a comparison that is interrupted, or whose run diverged, still shows everything
+that finished.
 """
 
 from __future__ import annotations
@@ -67,14 +70,21 @@ def run(overrides: Sequence[str] = ()) -> Path:
             )
     base = config.load(overrides)
     _refuse_multi_process(base)
+    if base.compare.depths and any(o.partition("=")[0].strip() == "model.depth" for o in overrides):
+        raise UsageError(
+            f"model.depth= cannot be given with compare.depths={list(base.compare.depths)}: "
+            "the sweep sets each run's depth; list them all in compare.depths"
+        )
     chosen_inits, seeds = list(base.compare.inits), list(base.compare.seeds)
+    depths = list(base.compare.depths) or [None]  # None: the experiment's own model.depth
     runs_dir = Path(base.runs_dir).resolve()
     stamp = f"compare-{datetime.now():%Y%m%d-%H%M%S}-{base.experiment or 'default'}"
-    name = _unused_name(runs_dir, stamp, chosen_inits, seeds)
+    name = _unused_name(runs_dir, stamp, chosen_inits, seeds, depths)
     variants = base.compare.variants
     plan = [
-        (init, seed, _run_config(name, overrides, init, seed, variants))
+        (init, depth, seed, _run_config(name, overrides, init, seed, variants, depth))
         for init in chosen_inits
+        for depth in depths
         for seed in seeds
     ]
     folder = runs_dir / name
@@ -86,9 +96,10 @@ def run(overrides: Sequence[str] = ()) -> Path:
         ) from None
     done: list[Run] = []
     started = time.monotonic()
-    for index, (init, seed, cfg) in enumerate(plan, start=1):
-        print(f"compare [{index}/{len(plan)}] init={init} seed={seed}", flush=True)
-        record = Run(init, seed, runs_dir / cfg.run_name)
+    for index, (init, depth, seed, cfg) in enumerate(plan, start=1):
+        at_depth = "" if depth is None else f" depth={depth}"
+        print(f"compare [{index}/{len(plan)}] init={init}{at_depth} seed={seed}", flush=True)
+        record = Run(init, seed, runs_dir / cfg.run_name, depth=depth)
         try:
             train(cfg)
         except NonFiniteError as error:
@@ -107,15 +118,28 @@ def run(overrides: Sequence[str] = ()) -> Path:
 
 
 def write(folder: Path, base: DictConfig, overrides, done: list[Run]) -> None:
-    """results.json, results.md and the two figures, from the run folders of `done`."""
+    """results.json, results.md and the figures, from the run folders of `done`."""
     chosen_inits, seeds = list(base.compare.inits), list(base.compare.seeds)
-    found = results.collect(folder.name, base.experiment, overrides, chosen_inits, seeds, done)
+    depths = list(base.compare.depths)
+    found = results.collect(folder.name, base.experiment, overrides, chosen_inits, seeds, done, depths)
     run_folder.write_json(folder / "results.json", {**found, "provenance": provenance.collect()})
     (folder / "results.md").write_text(results.markdown(found))
-    summaries = {init: [s for r in done if r.init == init and (s := r.summary())] for init in chosen_inits}
     title = base.experiment or folder.name
-    (folder / "plots" / "error_vs_epoch.png").write_bytes(plots.error_vs_epoch(summaries, title))
-    (folder / "plots" / "variance_vs_depth.png").write_bytes(plots.variance_vs_depth(summaries, title))
+
+    def summaries(init: str, depth: int | None) -> list[dict]:
+        return [s for r in done if (r.init, r.depth) == (init, depth) and (s := r.summary())]
+
+    if depths:
+        by_depth = {init: {d: summaries(init, d) for d in depths} for init in chosen_inits}
+        (folder / "plots" / "depth.png").write_bytes(plots.depth(by_depth, title))
+    # one curve per init, or per init and depth in a depth sweep
+    curves = {
+        init if d is None else f"{init}, {d} layers": summaries(init, d)
+        for init in chosen_inits
+        for d in depths or [None]
+    }
+    (folder / "plots" / "error_vs_epoch.png").write_bytes(plots.error_vs_epoch(curves, title))
+    (folder / "plots" / "variance_vs_depth.png").write_bytes(plots.variance_vs_depth(curves, title))
 
 
 def _refuse_multi_process(cfg: DictConfig) -> None:
@@ -129,33 +153,41 @@ def _refuse_multi_process(cfg: DictConfig) -> None:
         )
 
 
-def _run_config(name: str, overrides: list[str], init: str, seed: int, variants) -> DictConfig:
+def _run_config(
+    name: str, overrides: list[str], init: str, seed: int, variants, depth: int | None = None
+) -> DictConfig:
     """The user's overrides between the comparison's defaults (its W&B group, which they may replace)
-    and what is set per run: `init.name=<init>`, or a `compare.variants` label's own overrides."""
+    and what is set per run: `init.name=<init>`, or a `compare.variants` label's own overrides, and
+    `model.depth` in a depth sweep."""
     if init in variants:
         made_of = list(variants[init])
         for override in made_of:
             key = override.partition("=")[0].strip()
-            if key in PER_RUN_KEYS[2:]:
+            if key in PER_RUN_KEYS[2:] or (depth is not None and key == "model.depth"):
                 raise UsageError(
                     f"compare.variants.{init} sets {key}, which compare sets for each run; "
-                    "a variant may set any key but seed, run_name and resume"
+                    "a variant may set any key but seed, run_name and resume (and model.depth in a "
+                    "depth sweep)"
                 )
     else:
         made_of = [f"init.name={init}"]
-    per_run = [*made_of, f"seed={seed}", f"run_name={_run_name(name, init, seed)}"]
+    per_run = [*made_of, f"seed={seed}", f"run_name={_run_name(name, init, seed, depth)}"]
+    per_run += [] if depth is None else [f"model.depth={depth}"]
     return config.load([f"logger.group={name}", *overrides, *per_run])
 
 
-def _run_name(name: str, init: str, seed: int) -> str:
-    return f"{name}-{init}-s{seed}"
+def _run_name(name: str, init: str, seed: int, depth: int | None = None) -> str:
+    return f"{name}-{init}-s{seed}" if depth is None else f"{name}-{init}-d{depth}-s{seed}"
 
 
-def _unused_name(runs_dir: Path, name: str, chosen_inits, seeds) -> str:
+def _unused_name(runs_dir: Path, name: str, chosen_inits, seeds, depths=(None,)) -> str:
     """Two comparisons started in the same second get `-2`, `-3`, ...: no folder of theirs may exist."""
     candidate, count = name, 1
     while (runs_dir / candidate).exists() or any(
-        (runs_dir / _run_name(candidate, init, seed)).exists() for init in chosen_inits for seed in seeds
+        (runs_dir / _run_name(candidate, init, seed, depth)).exists()
+        for init in chosen_inits
+        for seed in seeds
+        for depth in depths
     ):
         count += 1
         candidate = f"{name}-{count}"

@@ -1,9 +1,14 @@
-"""The comparison's two figures, from the runs' summaries, as PNG bytes.
+"""The comparison's figures, from the runs' summaries, as PNG bytes.
 
 `error_vs_epoch` is He et al. 2015's Figures 2 and 3: top-1 validation error against epoch, one curve per
 init (the mean over seeds), the seeds' range shaded — the picture of one init learning and the other not.
 `variance_vs_depth` is the reason why, at initialisation: each layer's activation variance, measured and
 as the chained theory predicts it, and the backward gradient variance, one colour per init on a log axis.
+
+`depth` is a depth sweep's: the final validation error against depth, one line per init, next to what
+explains it at initialisation — the correlation between two inputs' features at the last hidden layer,
+measured and as the mean-field c-map predicts it. Where it reaches 1, every input looks alike to the
+classifier, whatever the variance did.
 
 Like template/monitor/plots.py, the figures are `matplotlib.figure.Figure`s rendered by Agg, never
 pyplot: no global state between runs, and no display needed.
@@ -11,7 +16,6 @@ pyplot: no global state between runs, and no display needed.
 
 from __future__ import annotations
 
-import io
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -100,7 +104,42 @@ def _colored(summaries: Mapping[str, Sequence[dict]]):
     return ((f"C{i % 10}", item) for i, item in enumerate(summaries.items()))
 
 
-def _png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    return buffer.getvalue()
+def depth(summaries: Mapping[str, Mapping[int, Sequence[dict]]], title: str) -> bytes:
+    """`summaries`: per init, per depth, the summary.json of each run (seed) that wrote one. Lines are
+    means over seeds, bars their range; the right panel's dashed lines are the theory."""
+    figure = Figure(figsize=(12, 4.5), layout="constrained")
+    error_axes, corr_axes = figure.subplots(1, 2)
+    for color, (init, by_depth) in _colored(summaries):
+        depths = np.array(sorted(by_depth), dtype=float)
+        errors = [[100 * (1 - run["final"]["val/acc"]) for run in by_depth[d]] for d in sorted(by_depth)]
+        _mean_and_range(error_axes, depths, errors, color, init)
+        last = [[_last_hidden(run) for run in by_depth[d]] for d in sorted(by_depth)]
+        measured = [[c for c, _ in runs] for runs in last]
+        _mean_and_range(corr_axes, depths, measured, color, f"{init}: measured")
+        theory = [np.nanmean([t for _, t in runs]) if runs else np.nan for runs in last]
+        if np.isfinite(theory).any():
+            corr_axes.plot(depths, theory, "--", color=color, linewidth=1.5, label=f"{init}: theory")
+    error_axes.set(title=f"{title}: final validation error", ylabel="validation error (%)", ylim=(0, 100))
+    corr_axes.set(title="correlation between inputs at the last hidden layer, at init", ylabel="mean cos")
+    for axes in (error_axes, corr_axes):
+        axes.set(xlabel="depth (weight layers)")
+        axes.grid(True, alpha=0.3)
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(fontsize=8)
+    return png(figure)
+
+
+def _last_hidden(run: dict) -> tuple[float, float]:
+    """(measured, theory) correlation of the layer before the classifier, at step 0; NaN where absent."""
+    layers = run.get("at_init", {}).get("layers", [])
+    layer = layers[-2] if len(layers) > 1 else {}
+    return tuple(np.nan if layer.get(k) is None else layer[k] for k in ("corr", "corr_theory"))
+
+
+def _mean_and_range(axes, x: np.ndarray, values: Sequence[Sequence[float]], color: str, label: str) -> None:
+    """Mean over each x's values (seeds) as a line, their min-max as error bars; an x with none is a gap."""
+    stats = np.array([(np.mean(v), np.min(v), np.max(v)) if len(v) else (np.nan,) * 3 for v in values])
+    if not np.isfinite(stats[:, 0]).any():
+        return
+    mean, low, high = stats.T
+    axes.errorbar(x, mean, yerr=[mean - low, high - mean], fmt="o-", color=color, capsize=3, label=label)

@@ -11,6 +11,9 @@ disagree with the runs it points to, and a run that is re-examined later reads t
                       "runs": [{"seed": int, "run_dir": str, "status": str, "error": str | null,
                                 "val/acc": float | null, "val/loss": float | null}, ...]}}}
 ```
+With `compare.depths` (a depth sweep) each init's entry is instead `{"depths": {"<depth>": {"mean", "std",
+"runs"}}, "runs": [...]}`, each row carrying its `"depth"`: accuracies of different depths are never
+averaged together, and the json has `"depths": [int]`.
 `run_dir` is the run folder's name: run folders sit next to the comparison folder, under `runs_dir`.
 `status` is the summary's (`completed`, `interrupted`), `nonfinite` where a non-finite value stopped
 the run before it wrote a summary, or `missing` where the run folder has lost its summary. Means and
@@ -37,29 +40,40 @@ class Run:
     seed: int
     run_dir: Path
     error: str | None = None  # why there is no summary.json: the non-finite value that stopped the run
+    depth: int | None = None  # model.depth, in a depth sweep
 
     def summary(self) -> dict | None:
         path = self.run_dir / "summary.json"
         return json.loads(path.read_text()) if path.is_file() else None
 
 
-def collect(name: str, experiment: str | None, overrides, inits, seeds, runs: list[Run]) -> dict:
+def collect(name: str, experiment: str | None, overrides, inits, seeds, runs: list[Run], depths=()) -> dict:
     results = {}
     for init in inits:
         rows = [_row(run) for run in runs if run.init == init]
-        completed = [row for row in rows if row["status"] == "completed"]
-        results[init] = {
-            "mean": {key: _mean([row[key] for row in completed]) for key in METRICS},
-            "std": {key: _std([row[key] for row in completed]) for key in METRICS},
-            "runs": rows,
-        }
-    return {
+        if depths:
+            by_depth = {str(d): _spread([row for row in rows if row["depth"] == d]) for d in depths}
+            results[init] = {"depths": by_depth, "runs": rows}
+        else:
+            results[init] = _spread(rows)
+    found = {
         "name": name,
         "experiment": experiment,
         "overrides": list(overrides),
         "inits": list(inits),
         "seeds": list(seeds),
         "results": results,
+    }
+    return found | ({"depths": list(depths)} if depths else {})
+
+
+def _spread(rows: list[dict]) -> dict:
+    """Mean and standard deviation over the completed runs of `rows` (seeds), and the rows."""
+    completed = [row for row in rows if row["status"] == "completed"]
+    return {
+        "mean": {key: _mean([row[key] for row in completed]) for key in METRICS},
+        "std": {key: _std([row[key] for row in completed]) for key in METRICS},
+        "runs": rows,
     }
 
 
@@ -68,6 +82,7 @@ def _row(run: Run) -> dict:
     final = summary.get("final", {})
     return {
         "seed": run.seed,
+        **({"depth": run.depth} if run.depth is not None else {}),
         "run_dir": run.run_dir.name,
         "status": summary.get("status", "nonfinite" if run.error else "missing"),
         "error": run.error,
@@ -86,7 +101,7 @@ def _std(values: list[float | None]) -> float | None:
 
 
 def markdown(results: dict) -> str:
-    """A table a README or a pull request can quote, with the two figures under it."""
+    """A table a README or a pull request can quote, with the figures under it."""
     lines = [
         f"# {results['name']}",
         "",
@@ -94,6 +109,10 @@ def markdown(results: dict) -> str:
         f"overrides: `{' '.join(results['overrides']) or 'none'}`; "
         f"seeds: {', '.join(str(s) for s in results['seeds'])}",
         "",
+    ]
+    if "depths" in results:
+        return "\n".join(lines + _depth_table(results))
+    lines += [
         "| init | completed runs | val/acc | val/error % | val/loss | val/acc per seed |",
         "|---|---|---|---|---|---|",
     ]
@@ -113,6 +132,26 @@ def markdown(results: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _depth_table(results: dict) -> list[str]:
+    """Validation accuracy, init x depth: mean ± std over seeds, completed runs of all, and per seed."""
+    depths = results["depths"]
+    lines = [
+        "| init | " + " | ".join(f"{d} layers: val/acc" for d in depths) + " |",
+        "|---|" + "---|" * len(depths),
+    ]
+    for init, result in results["results"].items():
+        cells = []
+        for depth in depths:
+            found = result["depths"][str(depth)]
+            runs = found["runs"]
+            completed = sum(row["status"] == "completed" for row in runs)
+            per_seed = ", ".join(_cell(row) for row in runs)
+            mean = _pm(found["mean"]["val/acc"], found["std"]["val/acc"])
+            cells.append(f"{mean} ({completed}/{len(runs)}: {per_seed})")
+        lines.append(f"| {init} | " + " | ".join(cells) + " |")
+    return lines + ["", "![error and correlation vs depth](plots/depth.png)", ""]
 
 
 def _error_percent(acc_mean: float | None, acc_std: float | None) -> tuple[float | None, float | None]:

@@ -33,7 +33,7 @@ def test_unknown_name_is_refused(data_cfg):
         data.build(data_cfg(name="imagenet"), seed=0)
     assert str(caught.value) == (
         "data.name='imagenet' is unknown; choose one of: "
-        "cifar10, cifar100, mnist, fashion_mnist, svhn, synthetic"
+        "cifar10, cifar100, mnist, fashion_mnist, svhn, digits, digits_cifar, synthetic"
     )
 
 

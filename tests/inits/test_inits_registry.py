@@ -22,11 +22,13 @@ CANONICAL = [
     # JAX / timm
     "delta_orthogonal", "trunc_normal_tf",
     # data-dependent, architecture-aware
-    "lsuv", "fixup", "zero_init_residual", "critical", "meanfield",
+    "lsuv", "fixup", "zero_init_residual", "critical", "meanfield", "tat", "dks",
 ]  # fmt: skip
 ALIASES = {"kaiming": "kaiming_uniform", "he_uniform": "kaiming_uniform", "glorot": "glorot_uniform"}
 PER_LAYER = [
-    n for n in CANONICAL if n not in ("lsuv", "fixup", "zero_init_residual", "critical", "meanfield")
+    n
+    for n in CANONICAL
+    if n not in ("lsuv", "fixup", "zero_init_residual", "critical", "meanfield", "tat", "dks")
 ]
 
 
