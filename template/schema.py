@@ -140,6 +140,7 @@ class Config:
     resume: str | None = None  # a run folder, or "last" for the newest one under runs_dir
     runs_dir: str = "runs"
     run_name: str | None = None  # default: <time>-<init>-<model><depth>-<data>-s<seed>
+    threads: int = 0  # torch.set_num_threads for training; 0 keeps torch's choice (one per core)
     init: InitConfig = field(default_factory=InitConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -177,4 +178,5 @@ OPEN_UNIT = ("stats.band_level",)  # strictly between 0 and 1
 NON_NEGATIVE = (
     *("checkpoint.every_n_steps", "data.num_workers", "data.val_size", "scheduler.warmup_epochs"),
     *("optimizer.weight_decay", "bench.warmup", "bench.turn_steps", "bench.threads", "bench.peak_tflops"),
+    "threads",
 )

@@ -41,6 +41,8 @@ class Interrupted(Exception):
 
 def train(cfg: DictConfig) -> Path:
     run_info.quiet_libraries()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = data.build(cfg.data, cfg.seed)
     model = build_model(cfg, datamodule.num_classes, datamodule.image_shape[0])

@@ -27,7 +27,7 @@ def runnable_commands() -> list[str]:
 
 def test_readme_marks_the_quick_start_commands_runnable():
     commands = runnable_commands()
-    assert "make train INIT=kaiming DATA=synthetic" in commands
+    assert "make train INIT=kaiming DATA=digits_cifar" in commands
     assert any(command.startswith("make compare") for command in commands)
     assert any("RESUME=last" in command for command in commands)
 

@@ -111,6 +111,16 @@ def test_no_secret_is_written_into_the_run_folder(tiny_run):
             assert SECRET.encode() not in path.read_bytes(), path
 
 
+def test_threads_sets_torchs_thread_count_for_the_run(tmp_path):
+    before = torch.get_num_threads()
+    wanted = 1 if before != 1 else 2
+    try:
+        assert main(["train", *TINY, f"threads={wanted}", f"runs_dir={tmp_path}"]) == 0
+        assert torch.get_num_threads() == wanted
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_train_loss_and_accuracy_reach_wandb(tiny_run):
     keys = {key for row in read_run(tiny_run).history for key in row}
     assert {"train/loss", "train/acc", "val/loss", "val/acc"} <= keys
@@ -134,6 +144,7 @@ def test_train_loss_and_accuracy_reach_wandb(tiny_run):
         ("stats.band_level=1.5", "error: stats.band_level=1.5 must lie strictly between 0 and 1\n"),
         ("stats.vanish_factor=0", "error: stats.vanish_factor=0.0 must be positive\n"),
         ("stats.jacobian=sometimes", "error: stats.jacobian='sometimes' is unknown; choose one of: init"),
+        ("threads=-1", "error: threads=-1 must not be negative\n"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_no_run_folder(tmp_path, capsys, override, message):

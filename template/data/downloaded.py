@@ -24,7 +24,7 @@ from torchvision.datasets.utils import check_integrity
 from template.data.datamodule import DataModule, Split, hold_out
 from template.errors import UsageError
 
-OFFLINE = "make train INIT=kaiming DATA=synthetic"
+OFFLINE = "make train INIT=kaiming DATA=digits_cifar"  # real images that come with the install
 DOWNLOAD_TIMEOUT_S = 60  # per connect or read: a network that drops packets fails instead of hanging
 
 

@@ -24,9 +24,7 @@ TINY = [  # the tiny run without its model.depth, which a depth sweep sets itsel
 
 def test_each_run_has_its_depth_and_results_keep_depths_apart(tmp_path):
     runs = tmp_path / "runs"
-    folder = compare.run(
-        [*TINY, "compare.inits=[kaiming]", "compare.depths=[4,6]", f"runs_dir={runs}"]
-    )
+    folder = compare.run([*TINY, "compare.inits=[kaiming]", "compare.depths=[4,6]", f"runs_dir={runs}"])
     found = json.loads((folder / "results.json").read_text())
     assert found["depths"] == [4, 6]
     for init in ("kaiming",):

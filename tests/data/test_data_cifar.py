@@ -68,7 +68,7 @@ def test_failed_download_is_one_line_with_the_offline_alternative(
         module.prepare_data()
     assert str(error.value) == (
         f"{title} could not be downloaded into {tmp_path / 'data'}/ (connection refused); "
-        "to train offline: make train INIT=kaiming DATA=synthetic"
+        "to train offline: make train INIT=kaiming DATA=digits_cifar"
     )
 
 
@@ -149,7 +149,7 @@ def test_a_bad_download_says_why(fake_cifar, http_folder, data_cfg, tmp_path, mo
         data.build(data_cfg(), seed=0).prepare_data()
     assert str(error.value) == (
         f"CIFAR-10 could not be downloaded into {tmp_path / 'data'}/ ({reason}); "
-        "to train offline: make train INIT=kaiming DATA=synthetic"
+        "to train offline: make train INIT=kaiming DATA=digits_cifar"
     )
 
 
@@ -161,7 +161,7 @@ def test_missing_files_without_download_is_one_line(data_cfg, tmp_path):
     assert str(error.value) == (
         f"CIFAR-10 is not in {root}/ ({root / 'cifar-10-batches-py' / 'data_batch_1'} is missing) and "
         f"data.download=false; set data.download=true to download it (or unpack a cifar-10-python.tar.gz "
-        f"put in {root}/), or train offline: make train INIT=kaiming DATA=synthetic"
+        f"put in {root}/), or train offline: make train INIT=kaiming DATA=digits_cifar"
     )
 
 

@@ -72,7 +72,7 @@ def test_missing_files_without_download_is_one_line(data_cfg, tmp_path, name, sh
         data.build(data_cfg(name=name, download=False), seed=0).prepare_data()
     text = str(error.value)
     assert text.startswith(f"{title} is not in {tmp_path / 'data'}/ (") and "\n" not in text
-    assert text.endswith("or train offline: make train INIT=kaiming DATA=synthetic")
+    assert text.endswith("or train offline: make train INIT=kaiming DATA=digits_cifar")
 
 
 @pytest.mark.parametrize("stage", ["prepare_data", "setup"])
