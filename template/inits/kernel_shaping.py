@@ -22,6 +22,7 @@ Plain ReLU has no slope to choose (TAT refuses it in the paper, and DKS discoura
 
 from __future__ import annotations
 
+import math
 import warnings
 from functools import lru_cache
 from typing import Annotated, Literal
@@ -102,10 +103,24 @@ def transform(method: str, base: str, depth: int, target: float) -> dict[str, fl
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # autograd's overflow warnings while the solver explores
-        params = activation_transform._get_activations_params(
-            [name], method=method.upper(), subnet_max_func=chain(depth), **targets
-        )[name]
+        try:
+            params = activation_transform._get_activations_params(
+                [name], method=method.upper(), subnet_max_func=chain(depth), **targets
+            )[name]
+        except ValueError:  # dks: the target is out of reach at this depth
+            raise UsageError(_unreachable(method, base, depth, target)) from None
     return {key: float(value) for key, value in params.items()}
+
+
+def _unreachable(method: str, base: str, depth: int, target: float) -> str:
+    option = {"dks": "zeta"}.get(method, "eta" if base == "leaky_relu" else "tau")
+    message = f"init.options.{option}={target:g} cannot be reached by {depth} {base} layers"
+    if method == "tat" and base == "leaky_relu":
+        # the most a chain can bend is slope 0 (ReLU): its c-map composed `depth` times sends 0 to `relu`
+        relu = chain(depth)(0.0, lambda c: (math.sqrt(1 - c * c) + (math.pi - math.acos(c)) * c) / math.pi)
+        reach = f"even ReLU's c-map sends 0 to {relu:.3f} over them"
+        return f"{message}: {reach}; choose eta below that or more layers"
+    return f"{message}; choose another target or more layers"
 
 
 def _apply(model: nn.Module, method: str, target: float, distribution: str) -> dict[str, str]:

@@ -108,11 +108,12 @@ def test_depth_sweep_experiment_sets_the_five_nets_of_the_figure():
 @pytest.mark.slow
 def test_the_depth_sweep_runs_end_to_end_on_the_offline_digits(tmp_path):
     """The experiment as `make compare EXPERIMENT=depth_sweep` runs it, at CI size: every init of the
-    figure at depths 4 and 8, two steps each, then the figure."""
+    figure at depths 16 and 24 (TAT's η = 0.9 needs 13 activations or more), two steps each, then the
+    figure."""
     folder = compare.run(
         [
             "experiment=depth_sweep",
-            "compare.depths=[4,8]",
+            "compare.depths=[16,24]",
             "compare.seeds=[0]",
             "trainer.max_epochs=1",
             "trainer.limit_train_batches=2",
@@ -123,7 +124,7 @@ def test_the_depth_sweep_runs_end_to_end_on_the_offline_digits(tmp_path):
     )
     found = json.loads((folder / "results.json").read_text())
     for init, result in found["results"].items():
-        for depth in ("4", "8"):
+        for depth in ("16", "24"):
             (run,) = result["depths"][depth]["runs"]
             assert run["status"] == "completed", (init, depth)
             summary = json.loads((tmp_path / "runs" / run["run_dir"] / "summary.json").read_text())

@@ -131,6 +131,13 @@ def test_refusals_name_the_problem():
     assert str(error.value) == (
         "init.name=dks needs one activation throughout; the model has [('silu', 0.0), ('tanh', 0.0)]"
     )
+    with pytest.raises(UsageError) as error:  # 3 ReLU layers send c = 0 only to 0.605: 0.9 is out of reach
+        inits.initialize(models.build("vanilla", depth=4, activation="leaky_relu"), "tat")
+    assert str(error.value) == (
+        "init.options.eta=0.9 cannot be reached by 3 leaky_relu layers: even ReLU's c-map sends 0 to 0.605 "
+        "over them; choose eta below that or more layers"
+    )
+    assert compose(lambda c: leaky_cmap(c, 0.0), 0.0, 3) == pytest.approx(0.605, abs=5e-4)
     with pytest.raises(UsageError) as error:
         inits.initialize(models.build("vanilla", depth=6, activation="leaky_relu"), "tat", eta=1.0)
     assert "eta" in str(error.value) and "a number in (0, 1)" in str(error.value)
