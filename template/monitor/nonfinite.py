@@ -21,10 +21,10 @@ ReLU turns into 0 — is caught only at the next logging step, whose statistics 
 if no logging step follows).
 
 Under DDP every rank takes the same decision: on a CPU the ranks agree at every optimizer step through
-`reduce_boolean_decision` (a one-number all-reduce); elsewhere every rank's record comes with the logging step's gather (or one
-at the epoch's end), so all see the same first failing call. Only the ranks whose own step failed there
-replay it; their findings are gathered and the lowest such rank's names the layer, so a rank that fails
-alone stops the others, with the same message.
+`reduce_boolean_decision` (a one-number all-reduce); elsewhere every rank's record comes with the logging
+step's gather (or one at the epoch's end), so all see the same first failing call. Only the ranks whose
+own step failed there replay it; their findings are gathered and the lowest such rank's names the layer,
+so a rank that fails alone stops the others, with the same message.
 """
 
 from __future__ import annotations
