@@ -22,9 +22,9 @@ if no logging step follows).
 
 Under DDP every rank takes the same decision: on a CPU the ranks agree at every optimizer step through
 `reduce_boolean_decision` (a one-number all-reduce); elsewhere every rank's record comes with the logging
-step's gather (or one at the epoch's end), so all see the same first failing call. Only the ranks whose
-own step failed there replay it; their findings are gathered and the lowest such rank's names the layer,
-so a rank that fails alone stops the others, with the same message.
+step's gather (or one at the epoch's end), so all see the same first failing call. Every rank replays it
+(so that the collectives of a forward meet), the findings of the ranks where it failed are gathered and
+the lowest such rank's names the layer: a rank that fails alone stops the others, with the same message.
 """
 
 from __future__ import annotations
@@ -156,16 +156,17 @@ class Watch:
         self._stop_or_warn(trainer, _message(step, found, self.names))
 
     def _report(self, trainer, pl_module, call: int, what: int, mine: bool) -> None:
-        """Replay the failing call where it failed, agree across ranks on what it found, stop or warn."""
+        """Replay the failing call on every rank — a collective inside the forward (SyncBatchNorm's) must
+        meet its peers — and agree on what the ranks where it failed (`mine`) found; stop or warn. Off the
+        CPU a rank where it did not fail replays what it kept, a later step's weights and batch: only its
+        part in the collectives counts."""
         started = self._starts[call]
-        found = None
-        if mine:
-            armed, self._accumulator.armed = self._accumulator.armed, False
-            try:
-                found = replay.replay(trainer, pl_module, self.layers, started, self._kept)
-            finally:
-                self._accumulator.armed = armed
-        found = self._agree(trainer, found)
+        armed, self._accumulator.armed = self._accumulator.armed, False
+        try:
+            found = replay.replay(trainer, pl_module, self.layers, started, self._kept)
+        finally:
+            self._accumulator.armed = armed
+        found = self._agree(trainer, found if mine else None)
         self._stop_or_warn(trainer, _message(started.step, found, self.names, seen=WHAT[what]))
 
     def _agree(self, trainer, found):
