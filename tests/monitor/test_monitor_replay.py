@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from template.monitor import NonFiniteError, VarianceMonitor
 from template.monitor.callback import monitored_layers
-from template.monitor.replay import replay, start
+from template.monitor.replay import Kept, replay, start
 from tests.helpers.monitor_nets import Classifier, PlainCNN, loader, plain_mlp, trainer
 
 
@@ -186,3 +186,30 @@ def test_a_replay_leaves_the_weights_buffers_gradients_and_random_numbers_as_the
     assert all(torch.equal(v, state[k]) for k, v in module.state_dict().items())
     assert all(torch.equal(p.grad, g) for p, g in zip(module.parameters(), grads, strict=True))
     assert torch.equal(torch.get_rng_state(), rng)
+
+
+def test_kept_holds_the_first_failing_steps_tensors_in_any_layout():
+    """A channels_last weight, a scalar, an integer buffer: each step's start is copied until the flag
+    says a step failed, then held; a batch of a new shape replaces the kept one only while none has."""
+    weight = torch.randn(4, 3, 2, 2).to(memory_format=torch.channels_last)
+    scalar, counter = torch.tensor(3.0), torch.tensor(5)
+    kept = Kept([weight, scalar, counter])
+    ok, failed = torch.tensor(False), torch.tensor(True)
+    kept.keep(ok, [torch.ones(2)], fresh=True)
+    with torch.no_grad():
+        weight.add_(1), scalar.add_(1), counter.add_(1)
+    kept.keep(ok, [torch.full((2,), 2.0)], fresh=False)  # the failing step starts here
+    started = weight.clone(), scalar.clone(), counter.clone()
+    with torch.no_grad():
+        weight.add_(1), scalar.add_(1), counter.add_(1)
+    kept.keep(failed, [torch.zeros(2)], fresh=False)  # held
+    kept.keep(failed, [torch.zeros(3)], fresh=False)  # a new shape, after a failure: held
+    (batch,) = kept.load()
+    assert torch.equal(weight, started[0]) and weight.is_contiguous(memory_format=torch.channels_last)
+    assert (scalar.item(), counter.item(), batch.tolist()) == (
+        started[1].item(),
+        started[2].item(),
+        [2.0, 2.0],
+    )
+    kept.keep(ok, [torch.zeros(3)], fresh=False)  # a new shape, nothing failed: replaced
+    assert kept.load()[0].tolist() == [0.0, 0.0, 0.0]
