@@ -21,6 +21,7 @@ Any other node ends the theory: every layer after it reads NaN, which the plots 
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from collections.abc import Callable
@@ -82,6 +83,25 @@ class LayerTheory:
     shift: list[float] = field(default_factory=list)  # mean of that log over draws (band's centre)
 
 
+def _on_one_thread(method: Callable) -> Callable:
+    """`method` with torch's intra-op threads set to one while it runs. The maps are small float64 tensors
+    (a 32×32 map, a few thousand quadrature nodes per distinct value), a thousand operations per `run`:
+    split over two threads each operation waits for the second one, and on a machine whose cores are busy
+    that wait is the scheduler's — `run` took 2.1 s at two threads against 50 ms at one on the bench's net,
+    on a 2-core machine shared with another training (2026-12-04)."""
+
+    @functools.wraps(method)
+    def on_one_thread(*args, **kwargs):
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+
+    return on_one_thread
+
+
 class Propagation:
     """Trace `model` once; `run` evaluates the maps for the weights it is given, as often as needed."""
 
@@ -102,6 +122,7 @@ class Propagation:
         if top is not None and top.op == "call_module" and top.target in monitored:
             self.output_layer = top.target
 
+    @_on_one_thread
     def run(
         self,
         input_shape: tuple[int, ...],
