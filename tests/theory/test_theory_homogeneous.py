@@ -10,13 +10,28 @@ from template.theory import finite_width
 from template.theory.propagation import Propagation
 from tests.helpers.monitor_nets import PlainCNN
 
-HOMOGENEOUS = [nn.ReLU(), nn.ReLU(inplace=True), nn.LeakyReLU(0.01), nn.LeakyReLU(0.2), torch.relu]
-BENT = [nn.Tanh(), nn.GELU(), nn.SiLU(), nn.ELU(), nn.ReLU6(), nn.Hardtanh(), nn.Softplus(), nn.SELU()]
+HOMOGENEOUS = {
+    "relu": nn.ReLU(),
+    "relu_inplace": nn.ReLU(inplace=True),
+    "leaky_relu_0.01": nn.LeakyReLU(0.01),
+    "leaky_relu_0.2": nn.LeakyReLU(0.2),
+    "torch.relu": torch.relu,
+}
+BENT = {
+    "tanh": nn.Tanh(),
+    "gelu": nn.GELU(),
+    "silu": nn.SiLU(),
+    "elu": nn.ELU(),
+    "relu6": nn.ReLU6(),
+    "hardtanh": nn.Hardtanh(),
+    "softplus": nn.Softplus(),
+    "selu": nn.SELU(),
+}
 
 
-@pytest.mark.parametrize("phi", HOMOGENEOUS + BENT, ids=str)
-def test_only_positively_homogeneous_activations_are_called_so(phi):
-    assert finite_width.homogeneous(phi) == any(phi is h for h in HOMOGENEOUS)
+@pytest.mark.parametrize("name", [*HOMOGENEOUS, *BENT])
+def test_only_positively_homogeneous_activations_are_called_so(name):
+    assert finite_width.homogeneous(HOMOGENEOUS.get(name) or BENT[name]) == (name in HOMOGENEOUS)
 
 
 def _theory(activation: nn.Module, depth: int = 6):
@@ -30,7 +45,7 @@ def _theory(activation: nn.Module, depth: int = 6):
     return Propagation(model, names).run((3, 8, 8), 1.0, 0.3, variances, 1.0, batch=16)
 
 
-@pytest.mark.parametrize("activation", [nn.ReLU(), nn.LeakyReLU(0.2)], ids=str)
+@pytest.mark.parametrize("activation", [nn.ReLU(), nn.LeakyReLU(0.2)], ids=["relu", "leaky_relu"])
 def test_the_skipped_quadratures_would_give_the_same_theory(monkeypatch, activation):
     skipped = _theory(activation)
     monkeypatch.setattr(finite_width, "homogeneous", lambda phi: False)
