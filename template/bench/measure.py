@@ -1,7 +1,7 @@
 """`make bench`: the template's training speed next to a plain PyTorch loop (`timing.py`), what the
-variance monitor costs, the on-device loader against the default DataLoader path and torchvision's PIL
-recipe (`loaders.py`), start-up time, and on a GPU ResNet-18's bf16 throughput and model FLOP
-utilisation (`flops.py`).
+variance monitor costs, what a bare Lightning loop costs on its own (`bare.py`), the on-device loader
+against the default DataLoader path and torchvision's PIL recipe (`loaders.py`), start-up time, and on a
+GPU ResNet-18's bf16 throughput and model FLOP utilisation (`flops.py`).
 
     make bench DEPTH=30 ARGS="bench.repeats=9"   # = python -m template bench model.depth=30 bench.repeats=9
 
@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from template import config
 from template.bench import flops, report
+from template.bench.bare import bare_side
 from template.bench.loaders import loader_epoch, pil_loader
 from template.bench.timing import Setup, side_by_side, synthetic
 from template.run import folder as run_folder
@@ -83,6 +84,12 @@ def _plan(cfg: DictConfig, overrides: list[str], device: torch.device, scratch: 
         return measure
 
     plan = {"template": lockstep(True, ""), "template_no_monitor": lockstep(False, "_no_monitor")}
+
+    def bare(repeat: int) -> dict:
+        pair = bare_side(parity, scratch / f"bare-{repeat}")
+        return {"bare": pair.template, "plain_bare": pair.plain}
+
+    plan["bare"] = bare
     if device.type == "cuda":
         plan["resnet18_bf16"] = gpu_plan(overrides, cfg.bench.mfu_batch_size, device, scratch)
     for loader in ("device", "torch"):

@@ -24,7 +24,9 @@ from template.run import folder as run_folder
 from template.run import provenance
 
 # metric: (numerators, denominators, key): the product of the numerators' values over the denominators'.
-# The monitor's overhead is a ratio of two parities, each taken against its own plain loop in lockstep.
+# The monitor's overhead is a ratio of two parities, each taken against its own plain loop in lockstep;
+# so is the template's own cost over a bare Lightning loop (`bare.py`), whose ratio to its plain loop is
+# Lightning's: parity = bare_lightning_ratio x template_vs_bare_ratio.
 RATIOS = {
     "parity_ratio": (("template",), ("plain",), "images_per_s"),
     "parity_cpu_ratio": (("template",), ("plain",), "images_per_cpu_s"),
@@ -38,6 +40,9 @@ RATIOS = {
         ("plain", "template_no_monitor"),
         "images_per_cpu_s",
     ),
+    "bare_lightning_ratio": (("bare",), ("plain_bare",), "images_per_s"),
+    "bare_lightning_cpu_ratio": (("bare",), ("plain_bare",), "images_per_cpu_s"),
+    "template_vs_bare_ratio": (("template", "plain_bare"), ("plain", "bare"), "images_per_s"),
     "loader_speedup": (("loader_device",), ("loader_torch",), "images_per_s"),
     "loader_speedup_vs_pil": (("loader_device",), ("loader_pil",), "images_per_s"),
     "torch_loader_vs_pil": (("loader_torch",), ("loader_pil",), "images_per_s"),
@@ -54,8 +59,8 @@ VALUES = {  # metric: (measurement, key)
 TARGETS = {
     "parity_ratio": 0.98,
     "parity_cpu_ratio": 0.98,
-    "monitor_overhead_ratio": 0.98,
-    "monitor_overhead_cpu_ratio": 0.98,
+    "monitor_overhead_ratio": 0.99,  # the monitor costs at most 1 %
+    "monitor_overhead_cpu_ratio": 0.99,
     "loader_speedup": 2.0,
     "startup_s": -10.0,
 }

@@ -3,16 +3,11 @@
 Why it is shaped this way:
 - A step that does not log must not make the host wait for the device: no `.item()`, no
   `if tensor:`, no copy to the CPU. Everything per step is a kernel launch whose result stays on the
-  device, including the non-finite check: each monitored output's sum is probed — NaN or infinite if
-  any element is, and one pass, the cheapest reduction there is (on a CPU 2.4 times cheaper than a max
-  and a min: 85 against 206 µs for 2M float32 values at two threads) — and the first step at which it
-  was not finite is kept per layer with `torch.where`. A sum can also overflow float32 (3.4e38) where
-  every element is finite, which needs values averaging above ~1e32 in a 2M-value layer: such a layer
-  counts as non-finite, one layer before its values would overflow anyway. Finite values near 1e30
-  are finite.
-- Hooks are registered once and gated by two Python flags, `active` (probe this step) and `armed`
-  (also accumulate the full statistics). Adding and removing hooks would make torch.compile
-  recompile; a flag costs it one graph per flag combination, compiled once.
+  device. On a step that does not log these hooks do nothing at all: what every step checks — that its
+  loss is finite — is `nonfinite.py`'s, from values the step computes anyway.
+- Hooks are registered once and gated by a Python flag, `armed` (accumulate the statistics this
+  step). Adding and removing hooks would make torch.compile recompile; a flag costs it one graph per
+  value, compiled once.
 - Sums, not variances, because sums add: over the micro-batches of an accumulated step, over the
   calls of a shared layer, and over DDP ranks. Each call adds its count n, n·mean and n·var (two
   passes: the mean, then the centred values, stable in float32) and n·mean²; the pooled variance is then
@@ -47,7 +42,7 @@ class Snapshot:
 
     sums: np.ndarray  # (layers, COLUMNS)
     samples: int  # how many samples the statistics saw, all ranks and micro-batches together
-    first_bad: np.ndarray  # (layers + 1,) first step with a non-finite output (last: loss); inf if none
+    per_rank: np.ndarray  # (world_size, n): the tensor `snapshot` was given, from each rank
     weight_vars: np.ndarray  # (layers, 2): Var[w], Var[b] of the weights the forward used; NaN if none
     values: list[np.ndarray | None]  # a sample of each layer's outputs, for the histograms
     unit_sums: list[np.ndarray | None]  # Σ u_i per layer, then the model input's
@@ -78,6 +73,12 @@ class Snapshot:
             variances.append(float(np.mean(_pooled_variance(sums))))
         return np.array(means), np.array(variances)
 
+    def finite(self, block: int) -> np.ndarray:
+        """Per layer, then the model's input: whether the block's sums are finite — false where a value
+        of the layer's (or its gradient's) was not: the sums run in float64 over values divided by their
+        largest magnitude, so finite values near 1e30 are finite here."""
+        return np.isfinite(self.sums[:, block : block + 4]).all(1)
+
     def mean_square(self, block: int) -> np.ndarray:
         count, squares = self.sums[:, block : block + 2].T
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -98,15 +99,12 @@ class Accumulator:
         # rows: the layers, the model's input, then the samples counter
         self.sums = torch.zeros(self.layers + 2, COLUMNS, dtype=dtype, device=device)
         self.weight_vars = torch.full((self.layers, 2), math.nan, dtype=dtype, device=device)
-        self.first_bad = torch.full((self.layers + 1,), math.inf, dtype=dtype, device=device)
-        self._zero = torch.zeros((), device=device)
-        self._probes = [self._zero] * self.layers
         self._values: list[Tensor | None] = [None] * self.layers
         self._unit_sums: list[Tensor | None] = [None] * (self.layers + 1)  # last: the model's input
         self._channels: list[Tensor | None] = [None] * self.layers
         self.input_shape: tuple[int, ...] | None = None
         self._scratch: Tensor | None = None  # the logging step's one temporary, reused (`_temporary`)
-        self.active = self.armed = False
+        self.armed = False
         self.loss_scaler = None  # 16-mixed's GradScaler: the gradients the hooks see are scaled by it
         self._handles = [m.register_forward_hook(partial(self._forward, i)) for i, m in enumerate(modules)]
         if model is not None:
@@ -148,12 +146,7 @@ class Accumulator:
         self._add_units(row, x)
 
     def _forward(self, index: int, module: nn.Module, inputs: tuple, output) -> None:
-        if not self.active or not isinstance(output, Tensor):
-            return
-        probe = output.detach().sum()  # inf or NaN if any element is (module docstring)
-        previous = self._probes[index]
-        self._probes[index] = probe if previous is self._zero else previous + probe
-        if not self.armed:
+        if not self.armed or not isinstance(output, Tensor):
             return
         self._add_units(index, output, self._add_activation(index, output))
         if inputs and isinstance(inputs[0], Tensor):
@@ -248,31 +241,25 @@ class Accumulator:
         self.sums[row, CORR] += flat.shape[0]
         self.sums[row, CORR + 1] += (squares * inverse.square()).sum()  # Σ ‖u_i‖²: 1 each, 0 if zero
 
-    def close_step(self, step: int, loss: Tensor | None) -> None:
-        """Record which outputs (and the loss) of this micro-batch were not finite: on the device."""
-        loss = self._zero if loss is None else loss.detach().float().sum()
-        probes = torch.stack([*self._probes, loss])
-        self.first_bad = torch.where(probes.isfinite(), self.first_bad, self.first_bad.clamp(max=step))
-        self._probes = [self._zero] * self.layers
-
-    def snapshot(self, strategy, world_size: int, with_values: bool) -> Snapshot:
+    def snapshot(self, strategy, world_size: int, with_values: bool, per_rank: Tensor) -> Snapshot:
         """Reduce over ranks (one all-gather), copy to the host (one `.cpu()`), and reset.
 
-        An all-gather rather than all-reduce because the sums add but the first bad steps take the
-        minimum; gathering both in one collective and reducing locally keeps it to one round trip.
+        An all-gather rather than all-reduce because the sums add but `per_rank` (the non-finite check's
+        record, `nonfinite.py`) is wanted from each rank; gathering both in one collective keeps it to one
+        round trip.
         """
         summed = [self.sums, *[t for t in (*self._unit_sums, *self._channels) if t is not None]]
         size = sum(t.numel() for t in summed)
-        shared = torch.cat([*(t.flatten() for t in summed), self.first_bad])
+        shared = torch.cat([*(t.flatten() for t in summed), per_rank.flatten().to(self.sums.dtype)])
         gathered = strategy.all_gather(shared).reshape(world_size, -1)
-        parts = [gathered[:, :size].sum(0), gathered[:, size:].amin(0), self.weight_vars.flatten()]
+        parts = [gathered[:, :size].sum(0), gathered[:, size:].flatten(), self.weight_vars.flatten()]
         values = self._values if with_values else [None] * self.layers
         parts += [v.to(self.sums.dtype) for v in values if v is not None]
         host = _Slices(torch.cat(parts).cpu().numpy())
         sums = host.take(self.sums.numel()).reshape(self.sums.shape)
         unit_sums = [None if t is None else host.take(t.numel()) for t in self._unit_sums]
         channels = [None if t is None else host.take(t.numel()).reshape(-1, 4) for t in self._channels]
-        first_bad = host.take(self.layers + 1)
+        ranks = host.take(world_size * per_rank.numel()).reshape(world_size, -1)
         weight_vars = host.take(2 * self.layers).reshape(-1, 2)
         sample_values = [None if v is None else host.take(v.numel()) for v in values]
         self.sums.zero_()
@@ -284,16 +271,13 @@ class Accumulator:
         return Snapshot(
             sums[:-1],
             int(sums[-1, 0]),
-            first_bad,
+            ranks,
             weight_vars,
             sample_values,
             unit_sums,
             channels,
             self.input_shape,
         )
-
-    def first_bad_steps(self, strategy, world_size: int) -> np.ndarray:
-        return strategy.all_gather(self.first_bad).reshape(world_size, -1).amin(0).cpu().numpy()
 
 
 class _Slices:

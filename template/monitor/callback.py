@@ -1,21 +1,25 @@
 """`VarianceMonitor`: per-layer activation and gradient variance, correlations between samples and
 channel means while a model trains, next to the mean-field theory of the model's own activations
 (`propagation`), with the first layer that fails at initialisation named and non-finite values
-stopping the run.
+stopping the run (`nonfinite.py`).
 
 Where each piece runs, in Lightning 2.x's hook order for one training batch:
   on_train_batch_start  `trainer.global_step` is N, the step this batch belongs to (0 = the weights as
-                        initialised). Probe every step; on a logging step (N % every_n_steps == 0)
-                        also arm the full statistics, count the batch's samples and reduce the
-                        parameters the theory reads (batch norm's, Fixup's scalars) on the device.
-  forward               hooks probe each output's norm; when armed they add the output, input and
-                        weight statistics and hook the output's gradient.
+                        initialised). Note what a replay of the step would start from; on a logging step
+                        (N % every_n_steps == 0) arm the statistics, count the batch's samples and
+                        reduce the parameters the theory reads (batch norm's, Fixup's scalars) on the
+                        device.
+  forward               when armed, hooks add the output, input and weight statistics and hook the
+                        output's gradient; otherwise they return at once.
+  on_before_backward    is the loss finite?
   backward              the gradient hooks add d(loss)/d(output), He's backward quantity.
+  on_before_optimizer_step  where the run clips by norm: is the gradients' norm finite? On a CPU,
+                        a failed check stops the step here, before the optimizer.
   optimizer step        global_step becomes N + 1.
-  on_train_batch_end    the probes become a device-side record of the first non-finite step; if
-                        step N was armed and the optimizer has stepped, it is finalised: one
-                        all-gather, one copy of the statistics to the host, one of the theory's
-                        parameters where the model has any, logging, the non-finite check.
+  on_train_batch_end    if step N was armed and the optimizer has stepped, it is finalised: one
+                        all-gather, one copy of the statistics (and of the non-finite check's record) to
+                        the host, one of the theory's parameters where the model has any, logging, and
+                        the non-finite check of what the record and the statistics say.
 Under gradient accumulation all micro-batches of step N are pooled, and finalised after the step.
 The weights behind `act_var_predicted` are read in the forward hook, before the update.
 
@@ -29,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +43,9 @@ from torch import Tensor, nn
 from torch.nn.init import _calculate_fan_in_and_fan_out
 
 from template.errors import UsageError
-from template.monitor import criteria, jacobian, plots, publish
+from template.monitor import criteria, jacobian, nonfinite, plots, publish
 from template.monitor.accumulator import ACT, GRAD, INPUT, Accumulator, Snapshot
+from template.monitor.nonfinite import ON_NONFINITE
 from template.theory import band, spectrum
 from template.theory.propagation import ELEMENTWISE_MODULES, Propagation
 
@@ -55,7 +60,6 @@ LOGGED_KEYS = (
 
 
 JACOBIAN_WHEN = ("init", "every", "never")  # stats.jacobian: at step 0, at every logging step, never
-ON_NONFINITE = ("stop", "warn")  # stats.on_nonfinite
 # Scalars `jacobian/<key>` (docs/theory.md, "The Jacobian's spectrum") and
 # `jacobian_partial[_theory]/<layer>`.
 JACOBIAN_KEYS = (
@@ -71,10 +75,6 @@ def monitored_layers(model: nn.Module, modules: Sequence[str]) -> list[tuple[str
     ]
 
 
-class NonFiniteError(RuntimeError):
-    """A non-finite activation or loss. The message is one line, for the CLI to print as is."""
-
-
 class VarianceMonitor(Callback):
     """Per-layer variance statistics at step 0 and every `every_n_steps`, logged to every logger.
 
@@ -82,6 +82,10 @@ class VarianceMonitor(Callback):
     `.model`) whose class, or a base class, is named in `modules`. `at_init` holds the step-0
     statistics in summary.json's `at_init` schema once fit has run.
     """
+
+    # Where the per-step non-finite check reads the loss: on the host, in the step, on a CPU; on the
+    # device, read at logging steps, elsewhere (`nonfinite.py`). The tests take the second path on a CPU.
+    checks_in_step = staticmethod(nonfinite.checks_in_step)
 
     def __init__(
         self,
@@ -153,6 +157,10 @@ class VarianceMonitor(Callback):
         self._propagation = Propagation(model, self._names)
         self._accumulator = Accumulator([m for _, m in layers], pl_module.device, model)
         self._accumulator.loss_scaler = getattr(trainer.precision_plugin, "scaler", None)
+        modules, in_step = [m for _, m in layers], self.checks_in_step(pl_module.device)
+        self._watch = nonfinite.Watch(
+            self._names, modules, self.on_nonfinite, self._accumulator, pl_module, self._warned, in_step
+        )
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
         if self._accumulator is not None:
@@ -162,7 +170,6 @@ class VarianceMonitor(Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
         self._step = trainer.global_step
         accumulator = self._accumulator
-        accumulator.active = True
         accumulator.armed = self._step % self.every_n_steps == 0
         if accumulator.armed:
             accumulator.count_samples(extract_batch_size(batch))
@@ -170,17 +177,22 @@ class VarianceMonitor(Callback):
         wanted = self.jacobian == "every" or (self.jacobian == "init" and self._step == 0)
         if accumulator.armed and wanted and trainer.is_global_zero:
             self._measure_spectrum(batch)
+        self._watch.start(trainer, pl_module, batch, batch_idx)  # after the spectrum's random probes
+
+    def on_before_backward(self, trainer, pl_module, loss) -> None:
+        self._watch.loss(loss)
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        self._watch.before_optimizer_step(trainer, pl_module, optimizer)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         accumulator = self._accumulator
-        accumulator.close_step(self._step, _loss(outputs))
-        accumulator.active = False
         if accumulator.armed and trainer.global_step > self._step:
-            self._finalise(trainer, self._step)
+            self._finalise(trainer, pl_module, self._step)
         accumulator.armed = False
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self._check_finite(trainer, self._accumulator.first_bad_steps(trainer.strategy, trainer.world_size))
+        self._watch.at_epoch_end(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
         if trainer.is_global_zero and self.history and self._publishing(trainer):
@@ -194,14 +206,15 @@ class VarianceMonitor(Callback):
     def load_state_dict(self, state_dict: dict) -> None:
         self.at_init = state_dict["at_init"]
         self.history = [(step, list(values)) for step, values in state_dict["history"]]
-        self._warned = set(state_dict["warned"])
+        self._warned.clear()  # in place: the non-finite watch shares the set
+        self._warned.update(state_dict["warned"])
 
     def _measure_spectrum(self, batch) -> None:
         """Before the forward of a logging step: the weights this step's statistics describe."""
         inputs = batch[0] if isinstance(batch, list | tuple) else batch
         x = inputs[: self.jacobian_samples]
         accumulator = self._accumulator
-        accumulator.active = accumulator.armed = False  # the monitor's hooks sit this out
+        accumulator.armed = False  # the monitor's hooks sit this out
         try:
             span = jacobian.stretch(self._model, self._names, x, *self.jacobian_span)
             self._spectrum = jacobian.measure(self._model, x, span, self.jacobian_probes)
@@ -210,7 +223,7 @@ class VarianceMonitor(Callback):
             if self._step == 0:  # the histogram's exact spectrum, where the Jacobian is small enough
                 self._dense = jacobian.dense(self._model, x, span)
         finally:
-            accumulator.active = accumulator.armed = True
+            accumulator.armed = True
 
     def _spectrum_with_theory(self, stats: dict[str, np.ndarray]) -> dict:
         expected = self._position_theory or spectrum.mean_field(
@@ -235,9 +248,10 @@ class VarianceMonitor(Callback):
         ]
         return {key: _number(v) if isinstance(v, float) else v for key, v in reported.items()}
 
-    def _finalise(self, trainer, step: int) -> None:
+    def _finalise(self, trainer, pl_module, step: int) -> None:
         with_values = trainer.is_global_zero and publish.wandb_logger(trainer) is not None
-        snapshot = self._accumulator.snapshot(trainer.strategy, trainer.world_size, with_values)
+        record = self._watch.record
+        snapshot = self._accumulator.snapshot(trainer.strategy, trainer.world_size, with_values, record)
         stats = self._layer_stats(snapshot, trainer.world_size)
         self.history.append((step, [float(v) for v in stats["act_var"]]))
         if step == 0:
@@ -262,7 +276,9 @@ class VarianceMonitor(Callback):
             if jacobian_spectrum is not None:
                 self._log_spectrum(trainer, step, jacobian_spectrum)
             self._report(step, stats)
-        self._check_finite(trainer, snapshot.first_bad)
+        if not self._watch.in_step:
+            self._watch.settle(trainer, pl_module, snapshot.per_rank[:, 0])
+        self._watch.statistics(trainer, step, snapshot.finite(ACT)[:-1], snapshot.finite(GRAD)[:-1])
 
     def _report(self, step: int, stats: dict[str, np.ndarray]) -> None:
         """One warning for a failure at init; during training one line of drift, never "exploding"."""
@@ -377,23 +393,6 @@ class VarianceMonitor(Callback):
     def _publishing(self, trainer) -> bool:
         return self.plots_dir is not None or publish.wandb_logger(trainer) is not None
 
-    def _check_finite(self, trainer, first_bad: np.ndarray) -> None:
-        """Stop (or warn once) naming the first step with a non-finite value, and its first layer."""
-        if not np.isfinite(first_bad).any() or "nonfinite" in self._warned:
-            return
-        step = int(first_bad.min())
-        layers = np.flatnonzero(first_bad[:-1] == step)
-        message = (
-            f"non-finite activation at step {step} in layer {self._names[layers[0]]}"
-            if layers.size
-            else f"non-finite loss at step {step}"
-        )
-        if self.on_nonfinite == "stop":
-            raise NonFiniteError(message)
-        self._warned.add("nonfinite")
-        if trainer.is_global_zero:
-            log.warning(f"{message} (stats.on_nonfinite=warn: training goes on)")
-
 
 def _activation(model):
     return next((m for m in model.modules() if isinstance(m, ELEMENTWISE_MODULES)), None)
@@ -402,11 +401,6 @@ def _activation(model):
 def _fans(module) -> tuple[int, int] | None:
     weight = getattr(module, "weight", None)
     return _calculate_fan_in_and_fan_out(weight) if isinstance(weight, Tensor) and weight.dim() >= 2 else None
-
-
-def _loss(outputs) -> Tensor | None:
-    loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
-    return loss if isinstance(loss, Tensor) else None
 
 
 def _number(value: float) -> float | None:

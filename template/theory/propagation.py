@@ -21,6 +21,7 @@ Any other node ends the theory: every layer after it reads NaN, which the plots 
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from collections.abc import Callable
@@ -91,6 +92,25 @@ class _Tracer(fx.Tracer):
         return isinstance(module, ELEMENTWISE_MODULES) or super().is_leaf_module(module, qualified_name)
 
 
+def _on_one_thread(method: Callable) -> Callable:
+    """`method` with torch's intra-op threads set to one while it runs. The maps are small float64 tensors
+    (a 32×32 map, a few thousand quadrature nodes per distinct value), a thousand operations per `run`:
+    split over two threads each operation waits for the second one, and on a machine whose cores are busy
+    that wait is the scheduler's — `run` took 2.1 s at two threads against 50 ms at one on the bench's net,
+    on a 2-core machine shared with another training (2026-12-04)."""
+
+    @functools.wraps(method)
+    def on_one_thread(*args, **kwargs):
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+
+    return on_one_thread
+
+
 class Propagation:
     """Trace `model` once; `run` evaluates the maps for the weights it is given, as often as needed."""
 
@@ -111,6 +131,7 @@ class Propagation:
         if top is not None and top.op == "call_module" and top.target in monitored:
             self.output_layer = top.target
 
+    @_on_one_thread
     def run(
         self,
         input_shape: tuple[int, ...],
@@ -126,6 +147,7 @@ class Propagation:
         if self.graph is None:
             return LayerTheory(nan, nan, nan, nan, [self.reason], nan)
         self._variances, self._batch, self.notes = variances, max(batch, 1), []
+        self._classes: dict[fx.Node, tuple] = {}  # per activation: its input's classes of positions
         self._host = self._parameters_on_host()
         spatial = input_shape[1:] if len(input_shape) == 3 else (1, 1)
         first = Signal(
@@ -320,10 +342,13 @@ class Propagation:
         (q, c, spread), inverse = position_maps.distinct(
             x.m, x.mab / x.m.clamp(min=1e-300), _relative_unit_var(x)
         )
-        second = finite_width.over_units(lambda s: meanfield.moment(phi, q * s), spread)[inverse].reshape(
-            x.m.shape
+        linear = finite_width.homogeneous(phi)
+        self._classes[node] = q, spread, inverse, linear  # the backward's `_slope` reads the same map
+        second = finite_width.over_units(lambda s: meanfield.moment(phi, q * s), spread, linear=linear)
+        second = second[inverse].reshape(x.m.shape)
+        cross = finite_width.over_units(
+            lambda s: meanfield.cross_moment(phi, q * s, c * q * s), spread, linear=linear
         )
-        cross = finite_width.over_units(lambda s: meanfield.cross_moment(phi, q * s, c * q * s), spread)
         cross = cross[inverse].reshape(x.m.shape)
         q_mean, qab_mean = x.m.mean(), x.mab.mean()
         spread = meanfield.batch_spread(
@@ -415,13 +440,13 @@ class Propagation:
             weight_var, _ = self._layer_variances(node.target)
             return [(sources[0], torch.full_like(x.m, float(g.mean()) * weight_var * module.out_features))]
         if isinstance(module, ELEMENTWISE_MODULES):
-            return [(sources[0], self._slope(module, x) * g)]
+            return [(sources[0], self._slope(node, module, x) * g)]
         if node.op in ("call_function", "call_method") and (
             node.target in ELEMENTWISE_FUNCTIONS or node.target in ("relu", "tanh", "sigmoid")
         ):
             function = node.target if node.op == "call_function" else getattr(torch, node.target)
             extra = [a for a in node.args[1:] if not isinstance(a, fx.Node)]
-            return [(sources[0], self._slope(lambda t: function(t, *extra, **node.kwargs), x) * g)]
+            return [(sources[0], self._slope(node, lambda t: function(t, *extra, **node.kwargs), x) * g)]
         if isinstance(module, POOLS):
             k = position_maps.pair(module.kernel_size)
             stride = position_maps.pair(module.stride or module.kernel_size)
@@ -459,10 +484,14 @@ class Propagation:
             return [(sources[0], g)] if channels else []
         return []
 
-    def _slope(self, phi: Callable, x: Signal) -> torch.Tensor:
-        (q, spread), inverse = position_maps.distinct(x.m, _relative_unit_var(x))
-        slope = finite_width.over_units(lambda s: meanfield.moment(phi, q * s, derivative=True), spread)
-        return slope[inverse].reshape(x.m.shape)
+    def _slope(self, node: fx.Node, phi: Callable, x: Signal) -> torch.Tensor:
+        """E[φ′²] per position of the activation's input `x`, on the classes of positions the forward
+        found for it (finer than those of the map and the spread alone: the same values)."""
+        q, spread, inverse, linear = self._classes[node]
+        derivative = finite_width.over_units(
+            lambda s: meanfield.moment(phi, q * s, derivative=True), spread, linear=linear
+        )
+        return derivative[inverse].reshape(x.m.shape)
 
 
 def _relative_unit_var(x: Signal) -> torch.Tensor:

@@ -30,6 +30,26 @@ def test_ratios_pair_each_repetition_then_take_the_median():
     assert cpu["median"] == pytest.approx(0.9) and cpu["met"] is False
 
 
+def test_lightnings_share_and_the_templates_multiply_to_the_parity():
+    """bare_lightning_ratio (bare Lightning ÷ its plain loop) times template_vs_bare_ratio is the parity,
+    repeat by repeat: what is Lightning's and what is the template's."""
+    measurements = {
+        "plain": records("images_per_s", 100.0, 200.0),
+        "template": records("images_per_s", 90.0, 190.0),
+        "plain_bare": records("images_per_s", 110.0, 180.0),
+        "bare": records("images_per_s", 108.0, 171.0),
+    }
+    for record in (r for side in measurements.values() for r in side):
+        record["images_per_cpu_s"] = record["images_per_s"] / 2
+    summary = report.metrics(measurements)
+    bare, ours = summary["bare_lightning_ratio"]["repeats"], summary["template_vs_bare_ratio"]["repeats"]
+    assert bare == pytest.approx([108 / 110, 171 / 180])
+    assert [b * o for b, o in zip(bare, ours, strict=True)] == pytest.approx(
+        summary["parity_ratio"]["repeats"]
+    )
+    assert summary["parity_ratio"]["repeats"] == pytest.approx([0.9, 0.95])
+
+
 def test_iqr_matches_numpy_default_quartiles():
     values = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]
     low, high = np.percentile(values, [25, 75])

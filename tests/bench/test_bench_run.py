@@ -1,8 +1,9 @@
 """`make bench` end to end, tiny: one call runs every measurement twice, interleaved, and writes
 bench.json. Timings on a shared CI machine are noise, so nothing here asserts a speed: the targets live
 in the benchmark. What is asserted is what makes the numbers mean something: the schema, positive
-finite ratios, both sides of the parity comparison doing the same work step for step (every step's
-loss, and the weights after the last step, with weight decay and train's speed_up), the plain loop
+finite ratios, both sides of each lockstep comparison (template, template without the monitor, bare
+Lightning) doing the same work step for step (every step's loss, and the weights after the last step,
+with weight decay and train's speed_up), the bare side having nothing of the template's, the plain loop
 really training, and the two taking turns."""
 
 import contextlib
@@ -18,7 +19,8 @@ import pytest
 import torch
 
 from template import config
-from template.bench import main
+from template.bench import main, timing
+from template.bench.bare import Bare, bare_side
 from template.bench.timing import Setup, side_by_side
 from tests.helpers.provenance_check import assert_true_provenance
 from tests.helpers.tiny import tiny
@@ -59,6 +61,7 @@ def test_bench_json_records_machine_command_and_every_repeat(bench):
     assert_true_provenance(payload["provenance"])
     assert payload["options"]["model"]["depth"] == 3 and payload["options"]["data"]["batch_size"] == BATCH
     expected = {"plain", "template", "plain_no_monitor", "template_no_monitor", "startup"}
+    expected |= {"bare", "plain_bare"}
     expected |= {"loader_device", "loader_torch", "loader_pil"}
     assert set(payload["measurements"]) == expected
     for repeats in payload["measurements"].values():  # every repetition's record, in order
@@ -78,12 +81,14 @@ def test_headline_numbers_are_positive_finite_with_targets(bench):
         assert entry["target"] and isinstance(entry["met"], bool)
     for name in ("loader_speedup_vs_pil", "torch_loader_vs_pil", "plain_images_per_s"):
         assert all(math.isfinite(value) and value > 0 for value in metrics[name]["repeats"])
+    for name in ("bare_lightning_ratio", "bare_lightning_cpu_ratio", "template_vs_bare_ratio"):
+        assert all(math.isfinite(value) and value > 0 for value in metrics[name]["repeats"])
 
 
 def test_cpu_seconds_cover_the_window(bench):
     """CPU seconds are counted over the same window as wall time: positive, and at most what all the
     machine's cores could have given in that time."""
-    for name in ("plain", "template", "plain_no_monitor", "template_no_monitor"):
+    for name in ("plain", "template", "plain_no_monitor", "template_no_monitor", "bare", "plain_bare"):
         for record in bench[0]["measurements"][name]:
             assert 0 < record["cpu_seconds"] <= record["seconds"] * (os.cpu_count() or 1) * 1.05 + 0.05
             assert record["images_per_cpu_s"] == pytest.approx(record["images"] / record["cpu_seconds"])
@@ -91,8 +96,12 @@ def test_cpu_seconds_cover_the_window(bench):
 
 def test_both_sides_train_the_same_images_the_same_way(bench):
     measurements = bench[0]["measurements"]
-    for suffix in ("", "_no_monitor"):
-        sides = measurements[f"plain{suffix}"], measurements[f"template{suffix}"]
+    for plain_side, side in (
+        ("plain", "template"),
+        ("plain_no_monitor", "template_no_monitor"),
+        ("plain_bare", "bare"),
+    ):
+        sides = measurements[plain_side], measurements[side]
         for plain, template in zip(*sides, strict=True):
             assert plain["images"] == template["images"] == STEPS * BATCH
             # same weights, batches, optimizer and schedule: the same losses, step for step
@@ -131,6 +140,25 @@ def test_same_work_step_for_step_with_weight_decay_and_speed_up(tmp_path, compil
         not torch.allclose(undecayed.plain_model.state_dict()[name], value)
         for name, value in reference.items()
     )
+
+
+def test_the_bare_side_is_lightning_with_nothing_of_the_templates(monkeypatch, tmp_path):
+    """Its Trainer holds the lockstep's callback and nothing else — no monitor, logger, progress bar or
+    checkpoints — around a LightningModule that is the plain loop's step; and it does the plain loop's
+    work: the same losses and, after the last step, the same weights."""
+    seen = []
+    monkeypatch.setattr(timing.Lockstep, "on_fit_start", lambda self, trainer, module: seen.append(trainer))
+    keys = [*TINY, "optimizer.weight_decay=0.01", "logger=wandb"]  # a logger the bare side must not use
+    setup = Setup.create(config.load(keys), torch.device("cpu"))
+    pair = bare_side(setup, tmp_path)
+    (trainer,) = seen
+    assert [type(c) for c in trainer.callbacks] == [timing.Lockstep]
+    assert trainer.logger is None and trainer.progress_bar_callback is None
+    assert trainer.checkpoint_callback is None and type(trainer.lightning_module) is Bare
+    assert pair.template["losses"] == pytest.approx(pair.plain["losses"], rel=1e-5)
+    trained, reference = pair.template_model.state_dict(), pair.plain_model.state_dict()
+    for name, value in reference.items():
+        torch.testing.assert_close(trained[name], value, rtol=1e-5, atol=1e-7, msg=name)
 
 
 def test_plain_loop_really_trains(bench):

@@ -20,11 +20,12 @@ def measured():
     conv = nn.Conv2d(16, 16, 3, padding=1)
     inputs = (torch.randn(128, 16, 32, 32).relu() * 3 + 1).requires_grad_()  # mean comparable to spread
     accumulator = Accumulator([conv], torch.device("cpu"))
-    accumulator.active = accumulator.armed = True
+    accumulator.armed = True
     output = conv(inputs)
     output.retain_grad()
     (output.square().sum() / 2).backward()  # d(loss)/d(output) = output
-    snapshot = accumulator.snapshot(SingleDeviceStrategy(torch.device("cpu")), 1, with_values=False)
+    strategy = SingleDeviceStrategy(torch.device("cpu"))
+    snapshot = accumulator.snapshot(strategy, 1, with_values=False, per_rank=torch.zeros(1))
     return snapshot, inputs.detach().double(), output.detach().double(), output.grad.double()
 
 

@@ -11,6 +11,10 @@ tensor with `copy_`/`[...] =`) from the monitor's code, any of its files, is a h
 accelerator, a sync. The mean-field theory (`propagation`, `meanfield`) is held to the same rule: its
 float64 maps are host tensors, so it may compute with them freely, but a parameter it reads from the
 model is a device tensor.
+
+The monitor's per-step non-finite check reads the loss on the host where that costs nothing, on a CPU;
+elsewhere it keeps a record on the device (template/monitor/nonfinite.py). `OnDevice` takes that path
+here, on a CPU, so the test sees what an accelerator run does.
 """
 
 import math
@@ -39,6 +43,12 @@ from tests.helpers.monitor_nets import Classifier, PlainCNN, loader, trainer
 MONITOR_DIRS = tuple(str(Path(package.__file__).parent) for package in (template.monitor, template.theory))
 READS = {"item", "tolist", "cpu", "numpy", "__array__", "__bool__", "__float__", "__int__", "__index__"}
 WRITES = {"copy_", "__setitem__"}  # into a host tensor: a copy from the device when the source is one
+
+
+class OnDevice(VarianceMonitor):
+    """The monitor as it runs on an accelerator: the non-finite check stays on the device."""
+
+    checks_in_step = staticmethod(lambda device: False)
 
 
 class StepClock(Callback):
@@ -116,30 +126,45 @@ def _host_from_numpy(transfers: HostTransfers, array, _from_numpy=torch.from_num
     ids=["plain", "batch_norm", "fixup"],
 )
 def test_no_host_transfer_on_steps_that_do_not_log_and_one_copy_on_steps_that_do(monkeypatch, model):
-    """Allowed per logging step: the accumulator's one `.cpu()` of its sums, and the theory's one `.cpu()`
-    of the model's parameter statistics (each weight layer's spread of unit norms; batch norm's weights
-    and biases, Fixup's scalars); nothing on the other steps."""
-    for function in vars(meanfield).values():  # quadrature nodes cached before the mode could see them
-        getattr(function, "cache_clear", lambda: None)()
-    torch.manual_seed(0)
-    model = model()
-    monitor = VarianceMonitor(every_n_steps=3)
-    transfers = HostTransfers()
-    monkeypatch.setattr(torch, "from_numpy", partial(_host_from_numpy, transfers))
-    with transfers:
-        trainer(7, callbacks=[StepClock(), monitor], accumulate_grad_batches=2).fit(
-            Classifier(model), loader(8 * 16, (3, 8, 8), 8)
-        )
-    monkeypatch.undo()
+    """Allowed per logging step: the accumulator's one `.cpu()` of its sums (and of the non-finite check's
+    record), and the theory's one `.cpu()` of the model's parameter statistics (each weight layer's
+    spread of unit norms; batch norm's weights and biases, Fixup's scalars); nothing on the other steps,
+    where the non-finite check looks at each micro-batch's loss and, clipping by norm, the gradients'."""
+    calls, monitor = _transfers(monkeypatch, model(), OnDevice(every_n_steps=3))
 
     assert monitor.at_init is not None
     assert all(math.isfinite(layer["act_var_theory"] or math.nan) for layer in monitor.at_init["layers"])
-    calls = transfers.calls
     steps_with_calls = {step for step, _ in calls if isinstance(step, int)}
     assert steps_with_calls == {0, 3, 6}, calls
     for step in (0, 3, 6):
         copies = {name: n for (s, name), n in calls.items() if s == step}
         assert copies == {"cpu": 2}, (step, copies)
+
+
+def test_on_a_cpu_the_check_reads_each_loss_and_gradient_norm_on_the_host(monkeypatch):
+    """On a CPU a value is on the host already: the check reads each micro-batch's loss (two a step
+    here) and the clipped gradients' norm, one `bool` each, and the monitor nothing else between its
+    logging steps."""
+    calls, _ = _transfers(monkeypatch, PlainCNN(4, 8, "kaiming"), VarianceMonitor(every_n_steps=3))
+    for step in range(7):
+        reads = {name: n for (s, name), n in calls.items() if s == step}
+        assert reads == ({"cpu": 2} if step % 3 == 0 else {}) | {"__bool__": 3}, (step, reads)
+
+
+def _transfers(monkeypatch, model, monitor) -> tuple[Counter, VarianceMonitor]:
+    """The monitor's host transfers, per `StepClock` step, over 7 steps of 2 micro-batches each,
+    clipping the gradients by norm."""
+    for function in vars(meanfield).values():  # quadrature nodes cached before the mode could see them
+        getattr(function, "cache_clear", lambda: None)()
+    torch.manual_seed(0)
+    transfers = HostTransfers()
+    monkeypatch.setattr(torch, "from_numpy", partial(_host_from_numpy, transfers))
+    with transfers:
+        trainer(7, callbacks=[StepClock(), monitor], accumulate_grad_batches=2, gradient_clip_val=1.0).fit(
+            Classifier(model), loader(8 * 16, (3, 8, 8), 8)
+        )
+    monkeypatch.undo()
+    return transfers.calls, monitor
 
 
 @pytest.mark.parametrize("norm", ["batch", "none"])
