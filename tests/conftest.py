@@ -16,6 +16,13 @@ os.environ.update(
     WANDB_MODE="offline",
 )
 
+# submitit configures logging when it is imported (logging.config.dictConfig), which closes every handler
+# logging has made so far. absl's handler (absl comes with dks, for INIT=tat/dks) closes the stream it
+# took at its own import unless that stream is today's sys.stderr: under pytest, a capture file that a
+# later test's capsys has swapped out, and every later test of that worker then fails in its setup with
+# "I/O operation on closed file". Imported here, first, submitit has nothing of absl's to close.
+import submitit  # noqa: E402, F401
+
 # Under pytest-xdist (`make test` runs one worker per core) each worker gets its share of the cores, set
 # before torch is imported so that the processes the tests start inherit it too: two workers at torch's
 # default of every core each took 5 min 17 s for what one serial run does in 4 min 5 s.
