@@ -56,6 +56,40 @@ VALUES = {  # metric: (measurement, key)
     "gpu_mfu": ("resnet18_bf16_template", "mfu"),
     "gpu_plain_mfu": ("resnet18_bf16_plain", "mfu"),
 }
+
+
+def _per_step(record: dict, logging: bool | None = None) -> float | None:
+    """The median over turns of the seconds per step the side spent over its plain loop (every turn, or
+    only those that held a monitor logging step, or only those that did not); None without such turns."""
+    turns = [t for t in record["turns"] if logging is None or t["logging_step"] == logging]
+    return statistics.median((t["template_s"] - t["plain_s"]) / t["steps"] for t in turns) if turns else None
+
+
+def _monitor_step(on: dict, off: dict) -> float | None:
+    with_monitor, without = _per_step(on, logging=False), _per_step(off, logging=False)
+    return None if None in (with_monitor, without) else with_monitor - without
+
+
+def _logging_step(record: dict) -> float | None:
+    """The monitor's logging step over the side's ordinary step: each logging turn's excess over its
+    plain turn less its steps at the ordinary excess, averaged over the logging turns; None where the
+    window holds no logging step or nothing else."""
+    ordinary = _per_step(record, logging=False)
+    turns = [t for t in record["turns"] if t["logging_step"]]
+    if ordinary is None or not turns:
+        return None
+    return statistics.fmean(t["template_s"] - t["plain_s"] - t["steps"] * ordinary for t in turns)
+
+
+# metric: (measurements, cost in seconds from their records of one repetition), reported in ms. Each
+# turn's excess over the plain turn beside it is the side's own per-step cost, free of the machine's
+# drift; medians over the turns drop the one-off steps (Lightning's logging, a scheduler hiccup).
+STEP_COSTS = {
+    "lightning_step_ms": (("bare",), _per_step),
+    "template_step_ms": (("template_no_monitor",), lambda side: _per_step(side, logging=False)),
+    "monitor_step_ms": (("template", "template_no_monitor"), _monitor_step),
+    "monitor_logging_step_ms": (("template",), _logging_step),
+}
 TARGETS = {
     "parity_ratio": 0.98,
     "parity_cpu_ratio": 0.98,
@@ -77,6 +111,11 @@ def metrics(measurements: dict[str, list[dict]]) -> dict[str, dict]:
                 / math.prod(record[key] for record in records[len(tops) :])
                 for records in zip(*(measurements[part] for part in (*tops, *bottoms)), strict=True)
             ]
+    for name, (parts, cost) in STEP_COSTS.items():
+        if all("turns" in record for part in parts for record in measurements.get(part, [{}])):
+            costs = [cost(*records) for records in zip(*(measurements[part] for part in parts), strict=True)]
+            if None not in costs:
+                found[name] = [1e3 * seconds for seconds in costs]
     for name, (measurement, key) in VALUES.items():
         values = [record.get(key) for record in measurements.get(measurement, [])]
         if values and None not in values:

@@ -24,7 +24,8 @@ CPU time over the window in proportion to the plain turns' share of it, each CPU
 template's time as a whole second (an upper bound: one core of two lost for that second) and moved
 from the plain loop's CPU seconds to the template's. Each side reports its images, every step's loss
 and how far its weights moved, and hands back its trained model: both must have done the same work,
-step for step.
+step for step. The template's record also keeps every turn's seconds beside its plain turn's, and
+whether the turn held a monitor logging step: `report.py` takes the per-step costs from them.
 """
 
 from __future__ import annotations
@@ -176,6 +177,8 @@ class Lockstep(Callback):
     def __init__(self, setup: Setup, plain: PlainLoop):
         self.setup, self.plain, self.clocks = setup, plain, Clocks(setup.device)
         self.window, self.turn = setup.window, setup.turn_steps  # read once: config reads cost 10 µs each
+        self.every_n_steps = setup.cfg.stats.every_n_steps
+        self.turns: list[dict] = []  # each turn's first step and the two sides' seconds
         self.images = sum(len(inputs) for inputs, _ in setup.batches[self.window.start : self.window.stop])
         self.wall = {"plain": 0.0, "template": 0.0}
         self.cpu = {"plain": 0.0, "template": 0.0}
@@ -195,12 +198,17 @@ class Lockstep(Callback):
         now = self.clocks.read()
         if index > window.start:  # the template's turn ends here
             self._add("template", self._turn_end, now)
+            self.turns[-1]["template_s"] = now[0] - self._turn_end[0]
         if index == window.stop:  # the window is over; the plain loop's closing step, untimed
             self.children += children_cpu_seconds()
             return self._plain_steps(index, len(self.setup.batches))
         self._plain_steps(index, min(index + turn, window.stop))
         self._turn_end = self.clocks.read()
         self._add("plain", now, self._turn_end)
+        steps = range(index, min(index + turn, window.stop))
+        logging = any(step % self.every_n_steps == 0 for step in steps)
+        self.turns.append({"first_step": index, "steps": len(steps), "logging_step": logging})
+        self.turns[-1]["plain_s"] = self._turn_end[0] - now[0]
         self.plain_background += self._turn_end[2] - now[2]
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, index: int) -> None:
@@ -224,6 +232,7 @@ class Lockstep(Callback):
         seconds = template_wall + moved
         measured = self._record(seconds, template_cpu, self.template_losses, template_model)
         measured.update(background_cpu_s=background, charged_s=moved, background_share=moved / seconds)
+        measured["turns"] = self.turns
         plain_cpu = self.cpu["plain"] - self.plain_background
         return measured, self._record(plain_wall, plain_cpu, self.plain.losses, self.plain.model)
 

@@ -68,7 +68,9 @@ class ScriptedClocks:
 def test_turns_and_background_charge_by_hand(monkeypatch):
     """Window of 2 steps after 1 warm-up step, turns of 1: reads at the window's steps 1, 2 (each
     before and after the plain turn) and at step 3, which closes it."""
-    setup = Setup.create(config.load([*TINY, "bench.warmup=1", "bench.steps=2"]), torch.device("cpu"))
+    setup = Setup.create(
+        config.load([*TINY, "bench.warmup=1", "bench.steps=2", "stats.every_n_steps=2"]), torch.device("cpu")
+    )
     children = iter([10.0, 10.9])  # CPU seconds of child processes at the window's start and end
     monkeypatch.setattr(timing, "children_cpu_seconds", lambda: next(children))
     lockstep = Lockstep(setup, timing.PlainLoop(setup))
@@ -97,6 +99,10 @@ def test_turns_and_background_charge_by_hand(monkeypatch):
     assert plain["images"] == template["images"] == 2 * 8
     assert template["images_per_s"] == pytest.approx(16 / (5.0 + charged))
     assert template["losses"] == [0.0, 1.0, 2.0, 3.0] and len(plain["losses"]) == 4
+    assert template["turns"] == [  # the monitor logs every 2 steps: step 2 is a logging step
+        {"first_step": 1, "steps": 1, "logging_step": False, "plain_s": 1.0, "template_s": 2.0},
+        {"first_step": 2, "steps": 1, "logging_step": True, "plain_s": 1.0, "template_s": 3.0},
+    ]
 
 
 def test_a_busy_background_thread_is_charged_to_the_template(tmp_path):

@@ -50,6 +50,40 @@ def test_lightnings_share_and_the_templates_multiply_to_the_parity():
     assert summary["parity_ratio"]["repeats"] == pytest.approx([0.9, 0.95])
 
 
+def test_step_costs_are_each_turns_excess_over_its_plain_turn():
+    """Per-step milliseconds from the turns, by hand: Lightning's (the bare side), the template's without
+    the monitor, the monitor's on an ordinary step (with less without), and its logging step over an
+    ordinary one — each a median over turns, so a one-off slow turn does not move it."""
+
+    def turns(*excess, logging_at=None, plain=0.2, steps=1):
+        return {
+            "turns": [
+                {"steps": steps, "plain_s": plain, "template_s": plain + e, "logging_step": i == logging_at}
+                for i, e in enumerate(excess)
+            ]
+        }
+
+    measurements = {
+        "bare": [turns(0.002, 0.003, 0.002, 0.5)],  # 0.5 s: a one-off, dropped by the median
+        "template_no_monitor": [turns(0.004, 0.005, 0.004, 0.004, logging_at=1)],
+        "template": [turns(0.0045, 0.0945, 0.0045, 0.0050, logging_at=1)],
+    }
+    summary = report.metrics(measurements)
+    assert summary["lightning_step_ms"]["median"] == pytest.approx(2.5)
+    assert summary["template_step_ms"]["median"] == pytest.approx(4.0)
+    assert summary["monitor_step_ms"]["median"] == pytest.approx(0.5)
+    assert summary["monitor_logging_step_ms"]["median"] == pytest.approx(90.0)
+    # a turn of 10 steps holding the logging step: ten ordinary steps' excess come off it
+    measurements["template"] = [turns(0.045, 0.135, 0.045, logging_at=1, plain=2.0, steps=10)]
+    assert report.metrics(measurements)["monitor_logging_step_ms"]["median"] == pytest.approx(90.0)
+    # a window without a logging step has no logging-step cost, and nothing else is lost
+    measurements["template"] = [turns(0.0045, 0.0045)]
+    summary = report.metrics(measurements)
+    assert "monitor_logging_step_ms" not in summary and summary["monitor_step_ms"]["median"] == pytest.approx(
+        0.5
+    )
+
+
 def test_iqr_matches_numpy_default_quartiles():
     values = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]
     low, high = np.percentile(values, [25, 75])
