@@ -45,15 +45,16 @@ def over_units(
     return centre + relative_var / 2 * curvature
 
 
-def log_stretch(phi: Callable, m: torch.Tensor, step: float = 0.02) -> tuple[float, float]:
+def log_stretch(phi: Callable, m: torch.Tensor, linear: bool, step: float = 0.02) -> tuple[float, float]:
     """The first and second derivatives in δ of ln Σ_p E[φ²] at q_p e^δ: how the activation carries a
     deviation e^δ of this draw's input second moment, the same at every position (a channel's weights
     scale it everywhere), to the mean of its output's. The first is Σ_p E[x φ φ′] / Σ_p E[φ²] by
     quadrature (`meanfield.log_slope`), exactly 1 for ReLU; the second a central difference in δ, whose
     error (step²/12 times the fourth derivative, below 1e-5 here) is far under the band's own. For a
-    homogeneous φ, Σ_p E[φ²] is proportional to e^δ: 1 and 0 exactly, where the map is not all zero."""
+    homogeneous φ (`linear`, as `homogeneous` found it), Σ_p E[φ²] is proportional to e^δ: 1 and 0
+    exactly, where the map is not all zero."""
     (q,), inverse = distinct(m)
-    if homogeneous(phi):
+    if linear:
         total = float(meanfield.moment(phi, q)[inverse].sum())
         return (1.0, 0.0) if total > 0 else (0.0, 0.0)
     moved = meanfield.moment(phi, torch.stack([q, q * math.exp(step), q * math.exp(-step)]))  # (3, distinct)

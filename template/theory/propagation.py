@@ -354,7 +354,7 @@ class Propagation:
         spread = meanfield.batch_spread(
             phi, q_mean, qab_mean if torch.isfinite(qab_mean) else q_mean, self._batch
         )
-        slope, curvature = finite_width.log_stretch(phi, x.m)
+        slope, curvature = finite_width.log_stretch(phi, x.m, linear)
         out = Signal(second, cross, x.channels)
         out.band, out.shift = x.stretched(slope, curvature, float(spread) / (x.channels or 1))
         return out
