@@ -178,9 +178,8 @@ class Lockstep(Callback):
         self.setup, self.plain, self.clocks = setup, plain, Clocks(setup.device)
         self.window, self.turn = setup.window, setup.turn_steps  # read once: config reads cost 10 µs each
         self.every_n_steps = setup.cfg.stats.every_n_steps
-        self.turns: list[dict] = []  # each turn's first step and the two sides' seconds
+        self.turns: list[dict] = []  # each turn's first step and the two sides' wall seconds
         self.images = sum(len(inputs) for inputs, _ in setup.batches[self.window.start : self.window.stop])
-        self.wall = {"plain": 0.0, "template": 0.0}
         self.cpu = {"plain": 0.0, "template": 0.0}
         self.plain_background = 0.0  # CPU seconds of the background during plain turns
         self.children = 0.0  # CPU seconds of the child processes over the window
@@ -198,17 +197,15 @@ class Lockstep(Callback):
         now = self.clocks.read()
         if index > window.start:  # the template's turn ends here
             self._add("template", self._turn_end, now)
-            self.turns[-1]["template_s"] = now[0] - self._turn_end[0]
         if index == window.stop:  # the window is over; the plain loop's closing step, untimed
             self.children += children_cpu_seconds()
             return self._plain_steps(index, len(self.setup.batches))
         self._plain_steps(index, min(index + turn, window.stop))
         self._turn_end = self.clocks.read()
-        self._add("plain", now, self._turn_end)
         steps = range(index, min(index + turn, window.stop))
         logging = any(step % self.every_n_steps == 0 for step in steps)
         self.turns.append({"first_step": index, "steps": len(steps), "logging_step": logging})
-        self.turns[-1]["plain_s"] = self._turn_end[0] - now[0]
+        self._add("plain", now, self._turn_end)
         self.plain_background += self._turn_end[2] - now[2]
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, index: int) -> None:
@@ -219,13 +216,15 @@ class Lockstep(Callback):
             self.plain.step(inputs, targets)
 
     def _add(self, side: str, start: tuple, end: tuple) -> None:
-        self.wall[side] += end[0] - start[0]
+        """The side's turn in the current turn's record (wall seconds) and in its CPU total."""
+        self.turns[-1][f"{side}_s"] = end[0] - start[0]
         self.cpu[side] += end[1] - start[1]
 
     def records(self, template_model: nn.Module) -> tuple[dict, dict]:
         """(template, plain): each side's images, seconds, CPU seconds, every step's loss and how far
         its weights moved, with the background that ran in plain turns charged to the template."""
-        plain_wall, template_wall = self.wall["plain"], self.wall["template"]
+        plain_wall = sum(turn["plain_s"] for turn in self.turns)
+        template_wall = sum(turn["template_s"] for turn in self.turns)
         moved = self.plain_background + self.children * plain_wall / (plain_wall + template_wall)
         background = self.plain_background + self.children
         template_cpu = self.cpu["template"] + background
