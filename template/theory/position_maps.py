@@ -39,22 +39,31 @@ def conv_sum(m: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
 
 def conv_transpose_sum(g: torch.Tensor, conv: nn.Conv2d, input_shape) -> torch.Tensor:
     """Σ over the outputs that read each input position of their gradient's second moment: the conv's
-    transpose on the map, with the output padding that recovers the input's size under a stride."""
+    transpose on the map, with the output padding that recovers the input's size under a stride. With
+    stride 1 the transpose of a kernel of ones is a sum over the same window, padded by k − 1 − p."""
     ones = torch.ones(1, 1, *conv.kernel_size, dtype=g.dtype)
     if conv.padding_mode != "zeros":  # wrap-around: each input feeds k²·(outputs / inputs) outputs on average
         fed = ones.numel() * g.numel() / math.prod(input_shape)
         return torch.full(tuple(input_shape), float(g.mean()) * fed, dtype=g.dtype)
-    padding = (
-        conv.padding
-        if conv.padding != "same"
-        else tuple(d * (k - 1) // 2 for d, k in zip(conv.dilation, conv.kernel_size, strict=True))
-    )
+    if conv.padding == "same":
+        padding = tuple(d * (k - 1) // 2 for d, k in zip(conv.dilation, conv.kernel_size, strict=True))
+    else:
+        padding = (0, 0) if conv.padding == "valid" else conv.padding
     extra = [
         size - ((out - 1) * s - 2 * p + d * (k - 1) + 1)
         for size, out, s, p, d, k in zip(
             input_shape, g.shape, conv.stride, padding, conv.dilation, conv.kernel_size, strict=True
         )
     ]
+    k = conv.kernel_size
+    flipped = [size - 1 - p for size, p in zip(k, padding, strict=True)]  # the transpose's own padding
+    if (
+        conv.stride == (1, 1)
+        and conv.dilation == (1, 1)
+        and not any(extra)
+        and all(0 <= p <= size // 2 for p, size in zip(flipped, k, strict=True))
+    ):  # a sum pooling, as in `conv_sum`: 0.3 ms a float64 transpose on a 32×32 map, against 0.04
+        return F.avg_pool2d(g[None, None], k, 1, flipped, count_include_pad=True, divisor_override=1)[0, 0]
     out = F.conv_transpose2d(
         g[None, None], ones, stride=conv.stride, padding=padding, dilation=conv.dilation, output_padding=extra
     )
