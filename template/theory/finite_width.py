@@ -1,7 +1,7 @@
 """What a finite width adds to mean field, at one activation: the average over a layer's units of a
 moment taken at each unit's own q (`over_units`), and how the activation stretches a deviation of this
 draw's q (`log_stretch`), which `propagation` carries into the band. For a positively homogeneous
-activation (`homogeneous`: ReLU, leaky ReLU) both are known without quadrature, and skipped.
+activation (ReLU, leaky ReLU) both are known without quadrature: `homogeneous`.
 """
 
 from __future__ import annotations
@@ -15,48 +15,30 @@ from template.theory import meanfield
 from template.theory.position_maps import distinct
 
 
-def homogeneous(phi: Callable) -> bool:
-    """Whether φ(2x) = 2φ(x), to the last bit, on a grid over [−5, 5]: true of ReLU and leaky ReLU, which
-    are positively homogeneous, φ(a x) = a φ(x) for every a > 0 (doubling is exact in floating point, so
-    they pass exactly), and of no smooth activation. For such a φ every moment the maps take is linear
-    in q — E[φ(√(qs) z)²] = s E[φ(√q z)²], the cross moment alike, and E[φ′²] does not depend on q — so
-    `over_units`' curvature is 0 and `log_stretch` is 1 with no curvature: the monitor's logging step
-    skips those quadratures (on the bench's ReLU net, half of the theory's time)."""
-    x = torch.linspace(-5, 5, 101, dtype=torch.float64) + 1 / 3  # no node on a kink but 0's neighbours
-    with torch.no_grad():
-        return torch.equal(phi(2 * x), 2 * phi(x.clone()))  # copies: a module may work in place
-
-
-def over_units(
-    moment: Callable, relative_var: torch.Tensor, step: float = 0.05, linear: bool = False
-) -> torch.Tensor:
+def over_units(moment: Callable, relative_var: torch.Tensor, step: float = 0.05) -> torch.Tensor:
     """The mean over a layer's units of `moment(s)`, a moment at q·s, where each unit's s (its own squared
     weight norm over the mean, its own bias) has mean 1 and variance `relative_var`: to second order,
     moment(1) + ½ v moment″(1), the curvature a central difference in s. Mean field takes every unit's q
     equal, which is exact as the fan-in grows; a first conv on one channel has 9 weights per unit, v =
     2/9 for Gaussian weights, and there Jensen's inequality moves tanh's E[φ′²] by +6 % and E[φ²] by −4 %.
     The second order is within 0.003 of the exact average over χ²₉ in the log (checked by quadrature over
-    the norms' distribution); ReLU's moments are linear in q, so it changes nothing there — `linear` says
-    so beforehand (`homogeneous`), and the curvature is not computed."""
+    the norms' distribution); ReLU's moments are linear in q, so it changes nothing there."""
     centre = moment(1.0)
-    if linear or not bool((relative_var > 0).any()):
+    if not bool((relative_var > 0).any()):
         return centre
     curvature = (moment(1 + step) - 2 * centre + moment(1 - step)) / step**2
     return centre + relative_var / 2 * curvature
 
 
-def log_stretch(phi: Callable, m: torch.Tensor, linear: bool, step: float = 0.02) -> tuple[float, float]:
+def log_stretch(phi: Callable, m: torch.Tensor, step: float = 0.02) -> tuple[float, float]:
     """The first and second derivatives in δ of ln Σ_p E[φ²] at q_p e^δ: how the activation carries a
     deviation e^δ of this draw's input second moment, the same at every position (a channel's weights
     scale it everywhere), to the mean of its output's. The first is Σ_p E[x φ φ′] / Σ_p E[φ²] by
     quadrature (`meanfield.log_slope`), exactly 1 for ReLU; the second a central difference in δ, whose
     error (step²/12 times the fourth derivative, below 1e-5 here) is far under the band's own. For a
-    homogeneous φ (`linear`, as `homogeneous` found it), Σ_p E[φ²] is proportional to e^δ: 1 and 0
-    exactly, where the map is not all zero."""
+    positively homogeneous φ, Σ_p E[φ²] is proportional to e^δ: 1 and 0 exactly (`propagation` knows
+    that without calling this)."""
     (q,), inverse = distinct(m)
-    if linear:
-        total = float(meanfield.moment(phi, q)[inverse].sum())
-        return (1.0, 0.0) if total > 0 else (0.0, 0.0)
     moved = meanfield.moment(phi, torch.stack([q, q * math.exp(step), q * math.exp(-step)]))  # (3, distinct)
     total, up, down = (float(values[inverse].sum()) for values in moved)
     if not (total > 0 and up > 0 and down > 0):

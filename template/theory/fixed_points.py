@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 import torch
 from scipy.optimize import brentq
 
+from template.theory.homogeneous import slopes
 from template.theory.meanfield import Activation, chi, cross_moment, derivative, length_map, moment
 
 TOP = 1e4  # largest q scanned (the activations' std 100): past it a fixed point is "the map diverges"
 PER_DECADE = 60
 NEAR_ZERO = 1e-6  # at σ²_b = 0, g − 1 is O(q²) below this and rounding decides its sign: q = 0 is exact
-HOMOGENEOUS = 1e-10  # M(q)/q constant to this: φ(a x) = a φ(x) for a > 0 (ReLU's family)
 
 
 @dataclass(frozen=True)
@@ -81,10 +81,9 @@ def _slope_at_zero(phi: Activation) -> tuple[float, float]:
 
 
 def _homogeneous(phi: Activation) -> float | None:
-    """m with M(q) = m q at every q, or None."""
-    q = torch.tensor([1e-2, 1.0, 1e2], dtype=torch.float64)
-    ratio = moment(phi, q) / q
-    return float(ratio[1]) if float((ratio / ratio[1] - 1).abs().max()) < HOMOGENEOUS else None
+    """m with M(q) = m q at every q — (a² + b²)/2 for φ's two slopes (`homogeneous`) — or None."""
+    two_slopes = slopes(phi)
+    return None if two_slopes is None else two_slopes.derivative_second
 
 
 def _grid(low: float, high: float) -> torch.Tensor:
@@ -113,8 +112,8 @@ def structure(phi: Activation, bias_var: float) -> Structure:
     """Critical points (by increasing q) and saddle-nodes of the length map at σ²_b = bias_var."""
     m = _homogeneous(phi)
     if m is not None:
-        chi_slope = float(moment(phi, 1.0, derivative=True))  # E[φ′²], constant as well
-        critical = [CriticalPoint(1 / chi_slope, math.nan, True)] if bias_var == 0 else []
+        # E[φ′²] = m as well, at every q
+        critical = [CriticalPoint(1 / m, math.nan, True)] if bias_var == 0 else []
         return Structure(bias_var, critical, [], homogeneous=True)
     low = bias_var * (1 + 1e-9) if bias_var > 0 else NEAR_ZERO
     q = _grid(low, TOP)
@@ -149,7 +148,7 @@ def fixed_points(phi: Activation, weight_var: float, bias_var: float) -> list[Fi
         slope = weight_var * m  # the map is the line q ↦ slope·q + σ²_b
         if slope < 1:
             q = bias_var / (1 - slope)
-            return [FixedPoint(q, True, float(chi(phi, 1.0, weight_var)))]  # χ₁ is the same at every q
+            return [FixedPoint(q, True, slope)]  # χ₁ = σ²_w E[φ′²] = σ²_w m, the same at every q
         return []  # slope 1 and σ²_b = 0: every q is one (`fixed_point` returns its start)
     excess = lambda x: float(length_map(phi, x, weight_var, bias_var)) - x  # noqa: E731
     found = []

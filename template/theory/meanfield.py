@@ -147,9 +147,13 @@ def batch_spread(phi: Activation, q, qab, batch: int) -> torch.Tensor:
     K(c) = Cov[φ(u_a)², φ(u_b)²]/E[φ²]² for two samples whose pre-activations correlate by c (0 at
     c = 0 for ReLU: independent samples average the fluctuation away; κ at c = 1). n units add 1/n.
     """
-    second = moment(phi, q)
-    kappa = moment(phi, q, power=4) / second**2 - 1
-    pair = cross_moment(phi, q, qab, power=2) / second**2 - 1
+    return spread(moment(phi, q), moment(phi, q, power=4), cross_moment(phi, q, qab, power=2), batch)
+
+
+def spread(second: torch.Tensor, fourth: torch.Tensor, cross_fourth: torch.Tensor, batch: int):
+    """`batch_spread` from E[φ²], E[φ⁴] and E[φ(u_a)² φ(u_b)²], however they were computed."""
+    kappa = fourth / second**2 - 1
+    pair = cross_fourth / second**2 - 1
     return torch.where(second > 0, (kappa + (batch - 1) * pair) / batch, 0.0)
 
 

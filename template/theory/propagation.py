@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from template.models.activations import Transformed
-from template.theory import finite_width, meanfield, position_maps
+from template.theory import finite_width, homogeneous, meanfield, position_maps
 
 ELEMENTWISE_MODULES = (
     nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.GELU, nn.SiLU, nn.ELU, nn.Sigmoid, nn.Softplus, nn.Mish, nn.SELU,
@@ -147,7 +147,7 @@ class Propagation:
         if self.graph is None:
             return LayerTheory(nan, nan, nan, nan, [self.reason], nan)
         self._variances, self._batch, self.notes = variances, max(batch, 1), []
-        self._classes: dict[fx.Node, tuple] = {}  # per activation: its input's classes of positions
+        self._derivatives: dict[fx.Node, torch.Tensor] = {}  # per activation: E[φ′²] per position
         self._host = self._parameters_on_host()
         spatial = input_shape[1:] if len(input_shape) == 3 else (1, 1)
         first = Signal(
@@ -337,24 +337,38 @@ class Propagation:
         return out
 
     def _activation(self, node: fx.Node, phi: Callable, x: Signal) -> Signal:
-        """Mean field takes every pre-activation as Gaussian, a sum of many terms. The quadrature runs
-        once per distinct (q, c) of the map, to eight digits: a map's interior is one value."""
-        (q, c, spread), inverse = position_maps.distinct(
-            x.m, x.mab / x.m.clamp(min=1e-300), _relative_unit_var(x)
-        )
-        linear = finite_width.homogeneous(phi)
-        self._classes[node] = q, spread, inverse, linear  # the backward's `_slope` reads the same map
-        second = finite_width.over_units(lambda s: meanfield.moment(phi, q * s), spread, linear=linear)
-        second = second[inverse].reshape(x.m.shape)
-        cross = finite_width.over_units(
-            lambda s: meanfield.cross_moment(phi, q * s, c * q * s), spread, linear=linear
-        )
-        cross = cross[inverse].reshape(x.m.shape)
+        """Mean field takes every pre-activation as Gaussian, a sum of many terms. A positively homogeneous
+        φ (ReLU, leaky ReLU) has every moment in closed form (`homogeneous`); any other φ is integrated by
+        quadrature once per distinct (q, c) of the map, to eight digits: a map's interior is one value."""
         q_mean, qab_mean = x.m.mean(), x.mab.mean()
-        spread = meanfield.batch_spread(
-            phi, q_mean, qab_mean if torch.isfinite(qab_mean) else q_mean, self._batch
-        )
-        slope, curvature = finite_width.log_stretch(phi, x.m, linear)
+        qab_mean = qab_mean if torch.isfinite(qab_mean) else q_mean
+        two_slopes = homogeneous.slopes(phi)
+        if two_slopes is not None:
+            # linear in q: each unit's own q averages to the mean's moment, and a deviation of q passes
+            # unchanged (log-slope 1, no curvature) wherever the map is not all zero
+            self._derivatives[node] = torch.full_like(x.m, two_slopes.derivative_second)
+            second, cross = two_slopes.second(x.m), two_slopes.cross(x.m, x.mab)
+            spread = meanfield.spread(
+                two_slopes.second(q_mean),
+                two_slopes.fourth(q_mean),
+                two_slopes.cross_squared(q_mean, qab_mean),
+                self._batch,
+            )
+            slope, curvature = (1.0, 0.0) if float(second.sum()) > 0 else (0.0, 0.0)
+        else:
+            (q, c, unit_var), inverse = position_maps.distinct(
+                x.m, x.mab / x.m.clamp(min=1e-300), _relative_unit_var(x)
+            )
+            derivative = finite_width.over_units(
+                lambda s: meanfield.moment(phi, q * s, derivative=True), unit_var
+            )
+            self._derivatives[node] = derivative[inverse].reshape(x.m.shape)  # E[φ′²], for the backward
+            second = finite_width.over_units(lambda s: meanfield.moment(phi, q * s), unit_var)
+            second = second[inverse].reshape(x.m.shape)
+            cross = finite_width.over_units(lambda s: meanfield.cross_moment(phi, q * s, c * q * s), unit_var)
+            cross = torch.where(x.mab.isnan(), math.nan, cross[inverse].reshape(x.m.shape))
+            spread = meanfield.batch_spread(phi, q_mean, qab_mean, self._batch)
+            slope, curvature = finite_width.log_stretch(phi, x.m)
         out = Signal(second, cross, x.channels)
         out.band, out.shift = x.stretched(slope, curvature, float(spread) / (x.channels or 1))
         return out
@@ -440,13 +454,11 @@ class Propagation:
             weight_var, _ = self._layer_variances(node.target)
             return [(sources[0], torch.full_like(x.m, float(g.mean()) * weight_var * module.out_features))]
         if isinstance(module, ELEMENTWISE_MODULES):
-            return [(sources[0], self._slope(node, module, x) * g)]
+            return [(sources[0], self._derivatives[node] * g)]
         if node.op in ("call_function", "call_method") and (
             node.target in ELEMENTWISE_FUNCTIONS or node.target in ("relu", "tanh", "sigmoid")
         ):
-            function = node.target if node.op == "call_function" else getattr(torch, node.target)
-            extra = [a for a in node.args[1:] if not isinstance(a, fx.Node)]
-            return [(sources[0], self._slope(node, lambda t: function(t, *extra, **node.kwargs), x) * g)]
+            return [(sources[0], self._derivatives[node] * g)]
         if isinstance(module, POOLS):
             k = position_maps.pair(module.kernel_size)
             stride = position_maps.pair(module.stride or module.kernel_size)
@@ -483,15 +495,6 @@ class Propagation:
             channels = forward[node].channels
             return [(sources[0], g)] if channels else []
         return []
-
-    def _slope(self, node: fx.Node, phi: Callable, x: Signal) -> torch.Tensor:
-        """E[φ′²] per position of the activation's input `x`, on the classes of positions the forward
-        found for it (finer than those of the map and the spread alone: the same values)."""
-        q, spread, inverse, linear = self._classes[node]
-        derivative = finite_width.over_units(
-            lambda s: meanfield.moment(phi, q * s, derivative=True), spread, linear=linear
-        )
-        return derivative[inverse].reshape(x.m.shape)
 
 
 def _relative_unit_var(x: Signal) -> torch.Tensor:

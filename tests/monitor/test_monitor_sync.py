@@ -24,6 +24,7 @@ from collections import Counter
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from lightning.pytorch import Callback
@@ -193,7 +194,8 @@ def test_the_theory_reads_the_models_parameters_in_one_transfer(monkeypatch, nor
     monkeypatch.setattr(torch.Tensor, "cpu", cpu)
     result = on_meta.run((3, 8, 8), 1.0, 0.5, variances, 1.0, batch=4)
     assert result.notes == [] and all(math.isfinite(v) for v in result.act_var)
-    assert result == expected
+    for key, value in vars(expected).items():  # NaN where batch norm ends the correlation model
+        np.testing.assert_equal(getattr(result, key), value, err_msg=key)
     parameters = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) * 2 if norm == "batch" else 0
     parameters += sum(p.numel() == 1 for p in model.parameters())  # Fixup's scalars
     weight_layers = [model.get_submodule(name) for name in names]

@@ -64,7 +64,7 @@ def test_relus_band_is_unchanged_by_the_stretch(monkeypatch):
     stretch switched off, to rounding, and its centre is −V/2."""
     model = ReluNet(bias=False)
     stretched = _theory(model)
-    monkeypatch.setattr(finite_width, "log_stretch", lambda phi, m, linear: (1.0, 0.0))
+    monkeypatch.setattr(finite_width, "log_stretch", lambda phi, m: (1.0, 0.0))
     plain = _theory(model)
     assert stretched.band == pytest.approx(plain.band, rel=1e-9)
     assert stretched.shift == pytest.approx([-v / 2 for v in plain.band], rel=1e-9)
@@ -79,7 +79,7 @@ def test_gelus_band_grows_faster_than_the_plain_sum():
             model[i] = nn.GELU()
     theory = _theory(model)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(finite_width, "log_stretch", lambda phi, m, linear: (1.0, 0.0))
+        patch.setattr(finite_width, "log_stretch", lambda phi, m: (1.0, 0.0))
         plain = _theory(model)
     assert theory.band[0] == pytest.approx(plain.band[0])  # nothing below the first conv to stretch
     assert all(s > p for s, p in zip(theory.band[2:-1], plain.band[2:-1], strict=True))

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from template.theory import meanfield
+from template.theory import position_maps
 from template.theory.propagation import Propagation
 from tests.helpers.monitor_nets import PlainCNN
 
@@ -26,13 +26,13 @@ def _propagation():
 
 
 def test_the_maps_are_computed_on_one_thread(monkeypatch, two_threads):
-    seen, moment = [], meanfield.moment
+    seen, conv_sum = [], position_maps.conv_sum
 
     def watched(*args, **kwargs):
         seen.append(torch.get_num_threads())
-        return moment(*args, **kwargs)
+        return conv_sum(*args, **kwargs)
 
-    monkeypatch.setattr(meanfield, "moment", watched)
+    monkeypatch.setattr(position_maps, "conv_sum", watched)
     propagation, variances = _propagation()
     propagation.run((3, 8, 8), 1.0, 0.3, variances, 1.0, batch=8)
     assert seen and set(seen) == {1}
@@ -43,7 +43,7 @@ def test_the_threads_come_back_when_the_computation_fails(monkeypatch, two_threa
     def broken(*args, **kwargs):
         raise RuntimeError("broken")
 
-    monkeypatch.setattr(meanfield, "moment", broken)
+    monkeypatch.setattr(position_maps, "conv_sum", broken)
     propagation, variances = _propagation()
     with pytest.raises(RuntimeError, match="broken"):
         propagation.run((3, 8, 8), 1.0, 0.3, variances, 1.0, batch=8)
