@@ -34,6 +34,7 @@ from torch import Tensor, nn
 ACT, INPUT, GRAD, CORR = 0, 4, 6, 10
 COLUMNS = 12
 HISTOGRAM_SAMPLE = 8192  # output values per layer kept for the histogram, evenly strided
+ROUGH_SAMPLES = 16  # samples a layer's rough channel means are taken over (`_add_activation`)
 
 
 @dataclass
@@ -188,58 +189,76 @@ class Accumulator:
     def _add_activation(self, index: int, output: Tensor) -> Tensor | None:
         """Per channel (dim 1) count, Σ n·mean, Σ n·var, Σ n·mean², and the layer's block as their sum
         over channels (the pooled variance of the channels is the variance of all the values). Returns
-        the output's largest magnitude, which `_add_units` scales by too.
+        each sample's norm where the output has positions (dims 2 and up), for `_add_units`.
 
-        Everything runs in the output's own dtype, on the values less a float32 channel mean over the
-        output's largest magnitude (so 1e20s do not overflow float32): one temporary the size of the
+        Everything runs in the output's own dtype, on the values less a rough float32 channel mean, over
+        the output's largest magnitude (so 1e20s do not overflow float32): one temporary the size of the
         output. The channel means matter to float64 precision — a channel's mean can dwarf its spread,
-        and the pooling subtracts squared means — so the float32 mean's own error is recovered from the
+        and the pooling subtracts squared means — so the rough mean's own error is recovered from the
         same temporary: with c = (x − rough)/peak, the mean is rough + peak·Σc/n and the centred sum of
-        squares peak²·(Σc² − (Σc)²/n). Not `x.mean(dtype=float64)`, which copies the output to float64
-        first (on a CPU 2.4 of the 3.6 ms this took for a 2M-value layer at two threads)."""
+        squares peak²·(Σc² − (Σc)²/n). So the rough mean need only be near the mean: it is taken over
+        every k-th sample (16 of them), a sixteenth of a pass. Not `x.mean(dtype=float64)`, which copies
+        the output to float64 first (on a CPU 2.4 of the 3.6 ms this took for a 2M-value layer at two
+        threads). Σc and Σc² are summed per sample and channel, over positions, then over samples in
+        float64: the same sums, and from them each sample's norm without another pass over the output."""
         x = _float(output)
         if x.numel() == 0:
             return None
         if x.dim() < 2:
             self._add(index, ACT, x)
             return None
-        dims = [0, *range(2, x.dim())]
+        positions = list(range(2, x.dim()))
         n = x.numel() // x.shape[1]
         peak = _scale(x)
-        rough = x.mean(dim=dims, keepdim=True)
+        rough = x[:: max(1, x.shape[0] // ROUGH_SAMPLES)].mean(dim=[0, *positions], keepdim=True)
         centred = torch.sub(x, rough, out=self._temporary(x)).div_(peak)  # within ±2
         dtype, scale = self.sums.dtype, peak.to(self.sums.dtype)
-        shift = centred.sum(dim=dims).to(dtype)  # Σc per channel: what the float32 mean missed
-        squares = centred.square_().sum(dim=dims).to(dtype)  # torch's sum, as in `_centred_squares`
-        mean = rough.flatten().to(dtype) + shift * scale / n
-        spread = (squares - shift * shift / n).clamp(min=0) * scale**2
+        # (B, C): Σc and Σc² over each sample's positions in torch's sum, as in `_centred_squares`
+        shift = (centred.sum(dim=positions) if positions else centred).to(dtype)
+        squares = (centred.square_().sum(dim=positions) if positions else centred.square_()).to(dtype)
+        mean = rough.flatten().to(dtype) + shift.sum(0) * scale / n
+        spread = (squares.sum(0) - shift.sum(0) ** 2 / n).clamp(min=0) * scale**2
         sums = torch.stack((torch.full_like(mean, n), mean * n, spread, mean * mean * n), dim=1)
         self.sums[index, ACT : ACT + 4] += sums.sum(0)
         previous = self._channels[index]
         self._channels[index] = sums if previous is None or previous.shape != sums.shape else previous + sums
-        return peak
+        if not positions:
+            return None
+        # ‖x_i/peak‖² = Σ_c Σ_p (c + r_c)², r_c = rough_c/peak: what the sums above hold, expanded
+        r = (rough.flatten().to(dtype) / scale)[None, :]
+        norms = (squares + 2 * r * shift + n // x.shape[0] * r * r).sum(1).clamp(min=0).sqrt() * scale
+        return norms
 
-    def _add_units(self, row: int, x: Tensor, peak: Tensor | None = None) -> None:
+    def _add_units(self, row: int, x: Tensor, expanded_norms: Tensor | None = None) -> None:
         """Σ u_i of the samples' outputs as unit vectors, and the count and Σ ‖u_i‖² (0 for a zero output).
 
-        The samples are scaled by the output's largest magnitude (`peak`, if the caller has it), so the
-        squares cannot overflow; a sample whose values all lie below ~1e-19 of that magnitude underflows
-        and counts as a zero output. Σ u_i is one matrix-vector product of the inverse norms with the
-        scaled samples, not a second temporary of the unit vectors."""
+        Each sample's norm is one float32 reduction of its values (torch.linalg.vector_norm, 1e-8 of
+        torch's float64 on 16K-value samples). Past ~1e19 its squares overflow: there the norm comes
+        from `expanded_norms` (`_add_activation`'s, from its sums over the scaled values), or, for a
+        tensor with no such sums (the model's input, a linear layer's output), from the values over
+        their largest magnitude. Σ u_i is one matrix-vector product of the inverse norms with the
+        samples, not a temporary of the unit vectors; the inverse of a norm beyond ~1e37 is a float32
+        subnormal and loses digits (the values themselves are then within a factor 10 of float32's
+        largest)."""
         flat = _float(x).flatten(1)  # (B, D)
         if flat.shape[0] == 0:
             return
-        scaled = torch.div(flat, _scale(flat) if peak is None else peak, out=self._temporary(flat))
-        squares = torch.linalg.vector_norm(scaled, dim=1).square()  # ‖x_i‖² / peak²; 2e-7 per 16K-value row
-        norms = squares.sqrt()
+        dtype = self.sums.dtype
+        if expanded_norms is None:
+            peak = _scale(flat)
+            scaled = torch.div(flat, peak, out=self._temporary(flat))
+            norms = torch.linalg.vector_norm(scaled, dim=1).to(dtype) * peak.to(dtype)
+        else:
+            norms = torch.linalg.vector_norm(flat, dim=1).to(dtype)
+            norms = torch.where(norms.isfinite(), norms, expanded_norms)
         inverse = torch.where(norms > 0, norms.reciprocal(), 0.0)  # a zero output stays a zero vector
-        total = (inverse @ scaled).to(self.sums.dtype)  # Σ u_i
+        total = (inverse.to(flat.dtype) @ flat).to(dtype)  # Σ u_i
         previous = self._unit_sums[row]
         self._unit_sums[row] = (
             total if previous is None or previous.shape != total.shape else previous + total
         )
         self.sums[row, CORR] += flat.shape[0]
-        self.sums[row, CORR + 1] += (squares * inverse.square()).sum()  # Σ ‖u_i‖²: 1 each, 0 if zero
+        self.sums[row, CORR + 1] += (norms * inverse).square().sum()  # Σ ‖u_i‖²: 1 each, 0 if zero
 
     def snapshot(self, strategy, world_size: int, with_values: bool, per_rank: Tensor) -> Snapshot:
         """Reduce over ranks (one all-gather), copy to the host (one `.cpu()`), and reset.
