@@ -453,11 +453,7 @@ class Propagation:
         if isinstance(module, nn.Linear):
             weight_var, _ = self._layer_variances(node.target)
             return [(sources[0], torch.full_like(x.m, float(g.mean()) * weight_var * module.out_features))]
-        if isinstance(module, ELEMENTWISE_MODULES):
-            return [(sources[0], self._derivatives[node] * g)]
-        if node.op in ("call_function", "call_method") and (
-            node.target in ELEMENTWISE_FUNCTIONS or node.target in ("relu", "tanh", "sigmoid")
-        ):
+        if node in self._derivatives:  # an activation, module or function: E[φ′²] from its forward
             return [(sources[0], self._derivatives[node] * g)]
         if isinstance(module, POOLS):
             k = position_maps.pair(module.kernel_size)
