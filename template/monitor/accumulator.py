@@ -213,9 +213,11 @@ class Accumulator:
         rough = x[:: max(1, x.shape[0] // ROUGH_SAMPLES)].mean(dim=[0, *positions], keepdim=True)
         centred = torch.sub(x, rough, out=self._temporary(x)).div_(peak)  # within ±2
         dtype, scale = self.sums.dtype, peak.to(self.sums.dtype)
-        # (B, C): Σc and Σc² over each sample's positions in torch's sum, as in `_centred_squares`
-        shift = (centred.sum(dim=positions) if positions else centred).to(dtype)
-        squares = (centred.square_().sum(dim=positions) if positions else centred.square_()).to(dtype)
+        # Σc and Σc² in torch's sum, as in `_centred_squares`: over each sample's positions, (B, C); a
+        # linear layer's output has none, and is summed over its samples at once, (1, C)
+        over, keep = (positions, False) if positions else ([0], True)
+        shift = centred.sum(dim=over, keepdim=keep).to(dtype)
+        squares = centred.square_().sum(dim=over, keepdim=keep).to(dtype)
         mean = rough.flatten().to(dtype) + shift.sum(0) * scale / n
         spread = (squares.sum(0) - shift.sum(0) ** 2 / n).clamp(min=0) * scale**2
         sums = torch.stack((torch.full_like(mean, n), mean * n, spread, mean * mean * n), dim=1)
