@@ -85,6 +85,23 @@ def _dleaky_relu(x: float, slope: float) -> float:
     return 1.0 if x > 0.0 else slope
 
 
+def _two_slopes(x: float, a: float, b: float) -> float:
+    return a * x if x > 0.0 else b * x
+
+
+def _dtwo_slopes(x: float, a: float, b: float) -> float:
+    return a if x > 0.0 else b
+
+
+def _two_slopes_squared(x: float, a: float, b: float) -> float:
+    """phi^2 of the two-slope phi, as an activation of its own: its moments are phi's fourth ones."""
+    return _two_slopes(x, a, b) ** 2
+
+
+def _dtwo_slopes_squared(x: float, a: float, b: float) -> float:
+    return 2.0 * _two_slopes(x, a, b) * _dtwo_slopes(x, a, b)
+
+
 def _normal_cdf(x: float) -> float:
     return 0.5 * math.erfc(-x / SQRT2)  # erfc keeps the relative accuracy of small tails
 
@@ -129,7 +146,7 @@ def _derf(x: float) -> float:
     return 2.0 / math.sqrt(math.pi) * math.exp(-x * x)
 
 
-# name -> (phi, phi', default parameters). ReLU and leaky ReLU are positively homogeneous.
+# name -> (phi, phi', default parameters). ReLU, leaky ReLU and two_slopes are positively homogeneous.
 _ACTIVATIONS = {
     "tanh": (_tanh, _dtanh, {}),
     "relu": (_relu, _drelu, {}),
@@ -138,8 +155,10 @@ _ACTIVATIONS = {
     "silu": (_silu, _dsilu, {}),
     "elu": (_elu, _delu, {"alpha": 1.0}),
     "erf": (_erf, _derf, {}),
+    "two_slopes": (_two_slopes, _dtwo_slopes, {"a": 1.0, "b": 0.0}),  # a x for x > 0, b x below
+    "two_slopes_squared": (_two_slopes_squared, _dtwo_slopes_squared, {"a": 1.0, "b": 0.0}),
 }
-HOMOGENEOUS = ("relu", "leaky_relu")
+HOMOGENEOUS = ("relu", "leaky_relu", "two_slopes")
 ACTIVATIONS = tuple(_ACTIVATIONS)
 
 

@@ -1,23 +1,22 @@
-"""The closed forms for positively homogeneous activations (`homogeneous`), against scipy's adaptive
-quadrature of the defining integrals, on six members of the family — ReLU, two leaky ReLUs, |x|, an asymmetric
-fork's φ with a negative slope and TAT's transformed leaky ReLU — and which activations count as homogeneous.
+"""The closed forms for positively homogeneous activations (`homogeneous`), against the independent
+scipy quadrature of tests/helpers/meanfield_reference.py (its two-slope φ, and φ² for the fourth
+moments), on six members of the family — ReLU, two leaky ReLUs, |x|, an asymmetric fork's φ with a
+negative slope and TAT's transformed leaky ReLU — and which activations count as homogeneous.
 
-Tolerance: scipy's quadrature is asked for 1e-12 relative; the closed forms are exact up to rounding (a
-few 1e-16 through arccos, sin and cos), so 1e-9 of the moment's own scale leaves rounding room and still
-catches a factor wrong by far less than the 10 % shown once by hand (scaling `_j1` by 1.1 fails
-every cross-moment case)."""
-
-import math
+Tolerance: the reference's quadrature holds to about 1e-11 relative; the closed forms are exact up to
+rounding (a few 1e-16 through arccos, sin and cos), so 1e-9 of the moment's own scale leaves rounding
+room and still catches a factor wrong by far less than the 10 % shown once by hand (scaling `_j1` or
+E[φ²] by 1.1 fails every case that reads it)."""
 
 import pytest
 import torch
 import torch.nn.functional as F
-from scipy import integrate
 from torch import nn
 
 from template.models.activations import Transformed
 from template.theory import finite_width, homogeneous
 from template.theory.propagation import Propagation
+from tests.helpers import meanfield_reference as reference
 from tests.helpers.monitor_nets import PlainCNN
 
 FAMILY = {  # name: (φ, its slopes for x > 0 and x < 0)
@@ -47,45 +46,6 @@ OTHERS = {
 RELATIVE = 1e-9
 
 
-def _quad(f, kink: float) -> float:
-    """∫ f over [−13, 13] (the Gaussian weight beyond is below 1e-37), split where f has its kink."""
-    halves = ((-13.0, kink), (kink, 13.0))
-    return sum(integrate.quad(f, lo, hi, epsabs=0, epsrel=1e-12, limit=200)[0] for lo, hi in halves)
-
-
-def _expect(f, q: float) -> float:
-    """E_z[f(√q z)] by scipy's QUADPACK, split at the kink."""
-    density = lambda z: f(math.sqrt(q) * z) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi)  # noqa: E731
-    return sum(
-        integrate.quad(density, lo, hi, epsabs=0, epsrel=1e-12, limit=200)[0]
-        for lo, hi in ((-13, 0), (0, 13))
-    )
-
-
-def _expect_pair(f, g, q: float, c: float) -> float:
-    """E[f(u_a) g(u_b)], u_a = √q z₁, u_b = √q (c z₁ + √(1 − c²) z₂): nested QUADPACK, each split at the
-    kink of its variable (z₂ = −c z₁ / √(1 − c²), where u_b changes sign)."""
-    s = math.sqrt(max(1 - c * c, 0.0))
-    root = math.sqrt(q)
-
-    def inner(z1: float) -> float:
-        if s == 0:
-            return g(root * c * z1) * math.sqrt(2 * math.pi)  # u_b = c u_a: z₂'s density integrates out
-        kink = min(max(-c * z1 / s, -13.0), 13.0)
-        density = lambda z2: g(root * (c * z1 + s * z2)) * math.exp(-z2 * z2 / 2)  # noqa: E731
-        return _quad(density, kink)
-
-    outer = lambda z1: f(root * z1) * inner(z1) * math.exp(-z1 * z1 / 2)  # noqa: E731
-    total = sum(
-        integrate.quad(outer, lo, hi, epsabs=0, epsrel=1e-12, limit=200)[0] for lo, hi in ((-13, 0), (0, 13))
-    )
-    return total / (2 * math.pi)
-
-
-def _scalar(a: float, b: float):
-    return lambda x: a * x if x > 0 else b * x
-
-
 @pytest.mark.parametrize("name", FAMILY)
 def test_the_two_slopes_are_found(name):
     phi, a, b = FAMILY[name]
@@ -102,12 +62,14 @@ def test_only_positively_homogeneous_activations_have_two_slopes(name):
 @pytest.mark.parametrize("q", [0.3, 7.0])
 @pytest.mark.parametrize("name", FAMILY)
 def test_the_one_sample_moments_are_the_gaussian_integrals(name, q):
+    """E[φ⁴] is the second moment of φ², an activation of its own to the reference."""
     _, a, b = FAMILY[name]
-    phi, two = _scalar(a, b), homogeneous.TwoSlopes(a, b)
-    q_ = torch.tensor(q, dtype=torch.float64)
-    assert float(two.second(q_)) == pytest.approx(_expect(lambda x: phi(x) ** 2, q), rel=RELATIVE)
-    assert float(two.fourth(q_)) == pytest.approx(_expect(lambda x: phi(x) ** 4, q), rel=RELATIVE)
-    slope = _expect(lambda x: (a if x > 0 else b) ** 2, q)
+    two, q_ = homogeneous.TwoSlopes(a, b), torch.tensor(q, dtype=torch.float64)
+    second = reference.second_moment("two_slopes", q, a=a, b=b)
+    assert float(two.second(q_)) == pytest.approx(second, rel=RELATIVE)
+    fourth = reference.second_moment("two_slopes_squared", q, a=a, b=b)
+    assert float(two.fourth(q_)) == pytest.approx(fourth, rel=RELATIVE)
+    slope = reference.derivative_moment("two_slopes", q, a=a, b=b)
     assert two.derivative_second == pytest.approx(slope, rel=RELATIVE)
 
 
@@ -116,12 +78,11 @@ def test_the_one_sample_moments_are_the_gaussian_integrals(name, q):
 def test_the_cross_moments_are_the_two_dimensional_gaussian_integrals(name, c):
     """Held to E[φ²] and E[φ⁴], not to the cross moment itself, which mixed slopes can make vanish."""
     _, a, b = FAMILY[name]
-    phi, two, q = _scalar(a, b), homogeneous.TwoSlopes(a, b), 1.7
+    two, q = homogeneous.TwoSlopes(a, b), 1.7
     q_, qab = torch.tensor(q, dtype=torch.float64), torch.tensor(c * q, dtype=torch.float64)
-    expected = _expect_pair(phi, phi, q, c)
+    expected = reference.cross_moment("two_slopes", q, c, a=a, b=b)
     assert float(two.cross(q_, qab)) == pytest.approx(expected, abs=RELATIVE * float(two.second(q_)))
-    squared = lambda x: phi(x) ** 2  # noqa: E731
-    expected = _expect_pair(squared, squared, q, c)
+    expected = reference.cross_moment("two_slopes_squared", q, c, a=a, b=b)
     assert float(two.cross_squared(q_, qab)) == pytest.approx(expected, abs=RELATIVE * float(two.fourth(q_)))
 
 
