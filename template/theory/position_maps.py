@@ -39,35 +39,26 @@ def conv_sum(m: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
 
 def conv_transpose_sum(g: torch.Tensor, conv: nn.Conv2d, input_shape) -> torch.Tensor:
     """Σ over the outputs that read each input position of their gradient's second moment: the conv's
-    transpose on the map, with the output padding that recovers the input's size under a stride. With
-    stride 1 the transpose of a kernel of ones is a sum over the same window, padded by k − 1 − p."""
-    ones = torch.ones(1, 1, *conv.kernel_size, dtype=g.dtype)
-    if conv.padding_mode != "zeros":  # wrap-around: each input feeds k²·(outputs / inputs) outputs on average
-        fed = ones.numel() * g.numel() / math.prod(input_shape)
-        return torch.full(tuple(input_shape), float(g.mean()) * fed, dtype=g.dtype)
-    if conv.padding == "same":
-        padding = tuple(d * (k - 1) // 2 for d, k in zip(conv.dilation, conv.kernel_size, strict=True))
-    else:
-        padding = (0, 0) if conv.padding == "valid" else conv.padding
-    extra = [
-        size - ((out - 1) * s - 2 * p + d * (k - 1) + 1)
-        for size, out, s, p, d, k in zip(
-            input_shape, g.shape, conv.stride, padding, conv.dilation, conv.kernel_size, strict=True
-        )
-    ]
+    transpose on the map. Taken over the zero-padded input the conv reads — the transpose without
+    padding, its rows and columns past the last window (a stride that does not divide) zero — and cut
+    back by the conv's own pads, which 'same' makes uneven for an even kernel. With stride and dilation 1
+    the transpose of a kernel of ones is a sum over the same window, a sum pooling of the map padded by
+    k − 1: 0.04 ms on a 32×32 map against 0.3 for a float64 transpose."""
     k = conv.kernel_size
-    flipped = [size - 1 - p for size, p in zip(k, padding, strict=True)]  # the transpose's own padding
-    if (
-        conv.stride == (1, 1)
-        and conv.dilation == (1, 1)
-        and not any(extra)
-        and all(0 <= p <= size // 2 for p, size in zip(flipped, k, strict=True))
-    ):  # a sum pooling, as in `conv_sum`: 0.3 ms a float64 transpose on a 32×32 map, against 0.04
-        return F.avg_pool2d(g[None, None], k, 1, flipped, count_include_pad=True, divisor_override=1)[0, 0]
-    out = F.conv_transpose2d(
-        g[None, None], ones, stride=conv.stride, padding=padding, dilation=conv.dilation, output_padding=extra
-    )
-    return out[0, 0]
+    if conv.padding_mode != "zeros":  # wrap-around: each input feeds k²·(outputs / inputs) outputs on average
+        fed = math.prod(k) * g.numel() / math.prod(input_shape)
+        return torch.full(tuple(input_shape), float(g.mean()) * fed, dtype=g.dtype)
+    if conv.stride == (1, 1) and conv.dilation == (1, 1):
+        grown = F.pad(g[None, None], (k[1] - 1, k[1] - 1, k[0] - 1, k[0] - 1))
+        full = F.avg_pool2d(grown, k, 1, divisor_override=1)[0, 0]
+    else:
+        ones = torch.ones(1, 1, *k, dtype=g.dtype)
+        full = F.conv_transpose2d(g[None, None], ones, stride=conv.stride, dilation=conv.dilation)[0, 0]
+    left, right, top, bottom = conv._reversed_padding_repeated_twice
+    height, width = input_shape
+    padded = torch.zeros(height + top + bottom, width + left + right, dtype=g.dtype)
+    padded[: full.shape[0], : full.shape[1]] = full  # (padded input), what no window reads stays 0
+    return padded[top : top + height, left : left + width]
 
 
 def window_mean(m: torch.Tensor, pool: nn.Module) -> torch.Tensor:

@@ -16,6 +16,9 @@ CONVS = [
     dict(kernel_size=1),
     dict(kernel_size=3, padding="valid"),
     dict(kernel_size=3, padding="same"),
+    dict(kernel_size=4, padding="same"),  # uneven pads: one more after than before
+    dict(kernel_size=(2, 5), padding="same", dilation=(1, 2)),
+    dict(kernel_size=3, stride=3),  # a stride that leaves the last rows and columns unread
     dict(kernel_size=(3, 5), padding=(1, 2)),
     dict(kernel_size=3, padding=3),  # more padding than pooling allows
     dict(kernel_size=3, padding=2, dilation=2),
