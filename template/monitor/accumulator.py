@@ -76,8 +76,8 @@ class Snapshot:
 
     def finite(self, block: int) -> np.ndarray:
         """Per layer, then the model's input: whether the block's sums are finite — false where a value
-        of the layer's (or its gradient's) was not: the sums run in float64 over values divided by their
-        largest magnitude, so finite values near 1e30 are finite here."""
+        of the layer's (or its gradient's) was not: where float32 squares would overflow, the sums run
+        over the values divided by their largest magnitude, so finite values near 1e30 are finite here."""
         return np.isfinite(self.sums[:, block : block + 4]).all(1)
 
     def mean_square(self, block: int) -> np.ndarray:
@@ -94,8 +94,17 @@ def _pooled_variance(sums: np.ndarray) -> np.ndarray:
 
 
 class Accumulator:
-    def __init__(self, modules: list[nn.Module], device: torch.device, model: nn.Module | None = None):
+    def __init__(
+        self,
+        modules: list[nn.Module],
+        device: torch.device,
+        model: nn.Module | None = None,
+        host_reads: bool | None = None,
+    ):
+        """`host_reads`: whether reading a result on the host costs nothing (`_unscaled`); by default,
+        on a CPU."""
         self.layers = len(modules)
+        self.host_reads = device.type == "cpu" if host_reads is None else host_reads
         dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
         # rows: the layers, the model's input, then the samples counter
         self.sums = torch.zeros(self.layers + 2, COLUMNS, dtype=dtype, device=device)
@@ -114,6 +123,14 @@ class Accumulator:
     def remove(self) -> None:
         for handle in self._handles:
             handle.remove()
+
+    def _unscaled(self) -> bool:
+        """Whether to try the sums on the values as they are, checked on the host afterwards (`_trusted`):
+        where reading a result costs nothing (a CPU), outside torch.compile's graphs. That saves two
+        passes over the tensor (its largest magnitude, the division by it) of the four to six each
+        statistic takes. Elsewhere the host would wait for the device at every layer, so the values are
+        always scaled."""
+        return self.host_reads and not torch.compiler.is_compiling()
 
     def _temporary(self, like: Tensor) -> Tensor:
         """An uninitialised tensor shaped like `like`, on the memory of the logging step's previous
@@ -149,7 +166,8 @@ class Accumulator:
     def _forward(self, index: int, module: nn.Module, inputs: tuple, output) -> None:
         if not self.armed or not isinstance(output, Tensor):
             return
-        self._add_units(index, output, self._add_activation(index, output))
+        self._add_activation(index, output)
+        self._add_units(index, output)
         if inputs and isinstance(inputs[0], Tensor):
             self.sums[index, INPUT] += inputs[0].numel()
             self.sums[index, INPUT + 1] += self._squared_norm(inputs[0])
@@ -164,8 +182,13 @@ class Accumulator:
             output.register_hook(partial(self._backward, index))
 
     def _squared_norm(self, x: Tensor) -> Tensor:
-        """Σ x², in float64 by way of the largest magnitude, so that finite 1e20s stay finite."""
+        """Σ x² in float64: the float32 squares where they can be trusted (`_unscaled`), else those of the
+        values over their largest magnitude, so that finite 1e20s stay finite and 1e-25s do not vanish."""
         x = _float(x)
+        if self._unscaled():
+            total = torch.square(x, out=self._temporary(x)).sum()
+            if _trusted(total, x.numel()):
+                return total.to(torch.float64)
         peak = _scale(x)
         scaled = torch.div(x, peak, out=self._temporary(x))
         return scaled.square_().sum().to(torch.float64) * peak.to(torch.float64) ** 2
@@ -175,92 +198,93 @@ class Accumulator:
         self._add(index, GRAD, grad if scale is None else grad.detach() / scale)
 
     def _add(self, index: int, block: int, x: Tensor) -> None:
-        """count, n·mean, n·var, n·mean² of all of `x` into the block (the gradients)."""
+        """count, n·mean, n·var, n·mean² of all of `x` into the block (the gradients), centred on a rough
+        mean as `_add_activation` centres on rough channel means."""
         x = _float(x)
         if x.numel() == 0:
             return
-        mean = x.mean()
-        var = _centred_squares(x, mean, _scale(x), self.sums.dtype, out=self._temporary(x)) / x.numel()
+        rough = x[:: max(1, x.shape[0] // ROUGH_SAMPLES)].mean()  # as in `_add_activation`
+        shift, squares, scale = self._centred_sums(x, rough, per_channel=False)
+        var = (squares - shift * shift / x.numel()).clamp(min=0) * scale**2 / x.numel()
+        mean = rough.double() + shift * scale / x.numel()
         self.sums[index, block] += x.numel()
-        self.sums[index, block + 1 : block + 4] += (
-            torch.stack((mean.double(), var, mean.double() ** 2)) * x.numel()
-        )
+        self.sums[index, block + 1 : block + 4] += torch.stack((mean, var, mean**2)) * x.numel()
 
-    def _add_activation(self, index: int, output: Tensor) -> Tensor | None:
+    def _add_activation(self, index: int, output: Tensor) -> None:
         """Per channel (dim 1) count, Σ n·mean, Σ n·var, Σ n·mean², and the layer's block as their sum
-        over channels (the pooled variance of the channels is the variance of all the values). Returns
-        each sample's norm where the output has positions (dims 2 and up), for `_add_units`.
+        over channels (the pooled variance of the channels is the variance of all the values).
 
-        Everything runs in the output's own dtype, on the values less a rough float32 channel mean, over
-        the output's largest magnitude (so 1e20s do not overflow float32): one temporary the size of the
-        output. The channel means matter to float64 precision — a channel's mean can dwarf its spread,
-        and the pooling subtracts squared means — so the rough mean's own error is recovered from the
-        same temporary: with c = (x − rough)/peak, the mean is rough + peak·Σc/n and the centred sum of
-        squares peak²·(Σc² − (Σc)²/n). So the rough mean need only be near the mean: it is taken over
-        every k-th sample (16 of them), a sixteenth of a pass. Not `x.mean(dtype=float64)`, which copies
-        the output to float64 first (on a CPU 2.4 of the 3.6 ms this took for a 2M-value layer at two
-        threads). Σc and Σc² are summed per sample and channel, over positions, then over samples in
-        float64: the same sums, and from them each sample's norm without another pass over the output."""
+        The channel means matter to float64 precision — a channel's mean can dwarf its spread, and the
+        pooling subtracts squared means — so the values are centred on a rough float32 channel mean
+        first, and the rough mean's own error is recovered from the same sums: with c = (x − rough)/s,
+        the mean is rough + s·Σc/n and the centred sum of squares s²·(Σc² − (Σc)²/n). So the rough mean
+        need only be near the mean: it is taken over every k-th sample (16 of them), a sixteenth of a
+        pass. Not `x.mean(dtype=float64)`, which copies the output to float64 first (on a CPU 2.4 of the
+        3.6 ms this took for a 2M-value layer at two threads)."""
         x = _float(output)
         if x.numel() == 0:
-            return None
+            return
         if x.dim() < 2:
             self._add(index, ACT, x)
-            return None
-        positions = list(range(2, x.dim()))
+            return
+        x = x.flatten(2) if x.dim() > 2 else x.unsqueeze(2)  # (B, C, positions)
         n = x.numel() // x.shape[1]
-        peak = _scale(x)
-        rough = x[:: max(1, x.shape[0] // ROUGH_SAMPLES)].mean(dim=[0, *positions], keepdim=True)
-        centred = torch.sub(x, rough, out=self._temporary(x)).div_(peak)  # within ±2
-        dtype, scale = self.sums.dtype, peak.to(self.sums.dtype)
-        # Σc and Σc² in torch's sum, as in `_centred_squares`: over each sample's positions, (B, C); a
-        # linear layer's output has none, and is summed over its samples at once, (1, C)
-        over, keep = (positions, False) if positions else ([0], True)
-        shift = centred.sum(dim=over, keepdim=keep).to(dtype)
-        squares = centred.square_().sum(dim=over, keepdim=keep).to(dtype)
-        mean = rough.flatten().to(dtype) + shift.sum(0) * scale / n
-        spread = (squares.sum(0) - shift.sum(0) ** 2 / n).clamp(min=0) * scale**2
+        rough = x[:: max(1, x.shape[0] // ROUGH_SAMPLES)].mean(dim=(0, 2), keepdim=True)
+        shift, squares, scale = self._centred_sums(x, rough, per_channel=True)
+        mean = rough.flatten().to(shift.dtype) + shift * scale / n
+        spread = (squares - shift * shift / n).clamp(min=0) * scale**2
         sums = torch.stack((torch.full_like(mean, n), mean * n, spread, mean * mean * n), dim=1)
         self.sums[index, ACT : ACT + 4] += sums.sum(0)
         previous = self._channels[index]
         self._channels[index] = sums if previous is None or previous.shape != sums.shape else previous + sums
-        if not positions:
-            return None
-        # ‖x_i/peak‖² = Σ_c Σ_p (c + r_c)², r_c = rough_c/peak: what the sums above hold, expanded
-        r = (rough.flatten().to(dtype) / scale)[None, :]
-        norms = (squares + 2 * r * shift + n // x.shape[0] * r * r).sum(1).clamp(min=0).sqrt() * scale
-        return norms
 
-    def _add_units(self, row: int, x: Tensor, expanded_norms: Tensor | None = None) -> None:
+    def _centred_sums(self, x: Tensor, centre: Tensor, per_channel: bool) -> tuple[Tensor, Tensor, Tensor]:
+        """Σc and Σc² in the accumulator's dtype, over all of x or, `per_channel`, per channel of a
+        (B, C, positions) x, with c = (x − centre)/s, and s: 1 where the float32 squares can be trusted
+        (`_unscaled`), else x's largest magnitude, so that the centred values lie within ±2 and square
+        without overflow or underflow. Two passes (the centre, then these) are as stable as
+        torch.var_mean's Welford pass, and on a CPU ten times faster. A sum of squares, not
+        `torch.linalg.vector_norm`, whose float32 sum of a whole CPU tensor is off by 1e-4 (2M values;
+        7e-4 per channel) where torch's summation is off by 6e-8."""
+
+        def total(t: Tensor) -> Tensor:  # over positions, then samples: twice as fast as dims (0, 2) at once
+            return (t.sum(2).sum(0) if per_channel else t.sum()).to(self.sums.dtype)
+
+        centred = torch.sub(x, centre, out=self._temporary(x))
+        if self._unscaled():
+            shift, squares = total(centred), total(centred.square_())
+            if _trusted(squares.sum(), x.numel()):
+                return shift, squares, torch.ones((), dtype=shift.dtype, device=x.device)
+            centred = torch.sub(x, centre, out=centred)
+        peak = _scale(x)
+        centred.div_(peak)  # within ±2
+        return total(centred), total(centred.square_()), peak.to(self.sums.dtype)
+
+    def _add_units(self, row: int, x: Tensor) -> None:
         """Σ u_i of the samples' outputs as unit vectors, and the count and Σ ‖u_i‖² (0 for a zero output).
 
         Each sample's norm is one float32 reduction of its values (torch.linalg.vector_norm: within 4e-7
-        of float64's on 16K-value samples, 2e-6 on 200K-value ones — as it was on the scaled copy this
-        used to make). Past ~1e19 its squares overflow: there the norm comes from `expanded_norms`
-        (`_add_activation`'s, from its sums over the scaled values). A tensor with no such sums (the
-        model's input, a linear layer's output) is divided by its largest magnitude first. Σ u_i is one
-        matrix-vector product of the inverse norms with the samples, not a temporary of the unit
-        vectors; the inverse of a norm above 8.5e37 is a float32 subnormal and loses digits (such a
-        norm is within a factor 4 of float32's largest value)."""
+        of float64's on 16K-value samples, 2e-6 on 200K-value ones), of the values as they are where every
+        norm lies within 2^±100 per value (`_unscaled`), else of the values over their largest magnitude:
+        past ~1e19 the squares overflow float32, below ~1e-19 they vanish. Σ u_i is one matrix-vector
+        product of the inverse norms with the samples, not a temporary of the unit vectors."""
         flat = _float(x).flatten(1)  # (B, D)
         if flat.shape[0] == 0:
             return
-        dtype = self.sums.dtype
-        if expanded_norms is None:
-            peak = _scale(flat)
-            scaled = torch.div(flat, peak, out=self._temporary(flat))
-            norms = torch.linalg.vector_norm(scaled, dim=1).to(dtype) * peak.to(dtype)
-        else:
-            norms = torch.linalg.vector_norm(flat, dim=1).to(dtype)
-            norms = torch.where(norms.isfinite(), norms, expanded_norms)
+        dtype, scale = self.sums.dtype, None
+        norms = torch.linalg.vector_norm(flat, dim=1) if self._unscaled() else None
+        if norms is None or not _trusted_norms(norms, flat.shape[1]):
+            scale = _scale(flat)
+            flat = torch.div(flat, scale, out=self._temporary(flat))
+            norms = torch.linalg.vector_norm(flat, dim=1)
         inverse = torch.where(norms > 0, norms.reciprocal(), 0.0)  # a zero output stays a zero vector
-        total = (inverse.to(flat.dtype) @ flat).to(dtype)  # Σ u_i
+        total = (inverse @ flat).to(dtype)  # Σ u_i
         previous = self._unit_sums[row]
         self._unit_sums[row] = (
             total if previous is None or previous.shape != total.shape else previous + total
         )
         self.sums[row, CORR] += flat.shape[0]
-        self.sums[row, CORR + 1] += (norms * inverse).square().sum()  # Σ ‖u_i‖²: 1 each, 0 if zero
+        self.sums[row, CORR + 1] += (norms * inverse).to(dtype).square().sum()  # 1 each, 0 if zero
 
     def snapshot(self, strategy, world_size: int, with_values: bool, per_rank: Tensor) -> Snapshot:
         """Reduce over ranks (one all-gather), copy to the host (one `.cpu()`), and reset.
@@ -318,6 +342,25 @@ def _float(x: Tensor) -> Tensor:
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 
+# The smallest mean square trusted from unscaled float32 squares: what squares lose below float32's
+# smallest normal number (2^-126 each, flushed to zero) is then under 2^-26 of the total.
+SMALLEST_MEAN_SQUARE = 2.0**-100
+
+
+def _trusted(squares: Tensor, count: int) -> bool:
+    """Whether a float32 sum of `count` squares neither overflowed nor lost its values to underflow."""
+    total = float(squares)
+    return math.isfinite(total) and total >= count * SMALLEST_MEAN_SQUARE
+
+
+def _trusted_norms(norms: Tensor, size: int) -> bool:
+    """Whether every sample's float32 norm over `size` values neither overflowed nor lost its values to
+    underflow (a zero output included: told apart from an underflow only by scaling), and its inverse
+    is a normal float32 number."""
+    low, high = torch.aminmax(norms)
+    return float(low) >= math.sqrt(size * SMALLEST_MEAN_SQUARE) and float(high) <= 2.0**100
+
+
 def _peak(x: Tensor) -> Tensor:
     """The largest magnitude, max(max x, −min x), from one pass (`torch.aminmax`): NaN if any element is
     NaN, inf if any is infinite. Not `vector_norm(ord=inf)`, which on a CPU is 28 times slower (6.1 ms
@@ -332,13 +375,3 @@ def _scale(x: Tensor) -> Tensor:
     """The largest magnitude of x, at least the smallest normal number: what values are divided by
     before they are squared."""
     return _peak(x).clamp(min=torch.finfo(x.dtype).tiny)
-
-
-def _centred_squares(x: Tensor, mean, peak: Tensor, dtype: torch.dtype, out: Tensor) -> Tensor:
-    """Σ (x − mean)² in `dtype`: the centred values over `peak`, x's largest magnitude, lie within ±2
-    and square without overflow. Two passes (the mean, then this) are as stable as torch.var_mean's
-    Welford pass, and on a CPU ten times faster. A sum of squares, not `torch.linalg.vector_norm`, whose
-    float32 sum of a whole CPU tensor is off by 1e-4 (2M values; 7e-4 per channel) where torch's
-    summation is off by 6e-8; `out`, a temporary shaped like x, is squared in place."""
-    centred = torch.sub(x, mean, out=out).div_(peak)
-    return centred.square_().sum().to(dtype) * peak.to(dtype) ** 2

@@ -84,7 +84,8 @@ class VarianceMonitor(Callback):
     """
 
     # Where the per-step non-finite check reads the loss: on the host, in the step, on a CPU; on the
-    # device, read at logging steps, elsewhere (`nonfinite.py`). The tests take the second path on a CPU.
+    # device, read at logging steps, elsewhere (`nonfinite.py`). Where it reads on the host, so do the
+    # statistics' checks of their float32 sums (`accumulator.py`). The tests take the second path on a CPU.
     checks_in_step = staticmethod(nonfinite.checks_in_step)
 
     def __init__(
@@ -155,9 +156,9 @@ class VarianceMonitor(Callback):
         self._model = model
         self._fans = [_fans(m) for _, m in layers]
         self._propagation = Propagation(model, self._names)
-        self._accumulator = Accumulator([m for _, m in layers], pl_module.device, model)
-        self._accumulator.loss_scaler = getattr(trainer.precision_plugin, "scaler", None)
         modules, in_step = [m for _, m in layers], self.checks_in_step(pl_module.device)
+        self._accumulator = Accumulator(modules, pl_module.device, model, host_reads=in_step)
+        self._accumulator.loss_scaler = getattr(trainer.precision_plugin, "scaler", None)
         self._watch = nonfinite.Watch(
             self._names, modules, self.on_nonfinite, self._accumulator, pl_module, self._warned, in_step
         )

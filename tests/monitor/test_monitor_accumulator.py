@@ -1,11 +1,14 @@
 """The monitor's sums on a CIFAR-sized layer (2M values) read as float64 statistics of the same values:
 with the channels' means comparable to their spread, with means a thousand times the spread (where the
-pooled variance subtracts squared means), and with values near 1e20, whose squares overflow float32 (the
-samples' norms then come from the sums over scaled values); and with one sample's output all zero.
+pooled variance subtracts squared means), with inputs and outputs near 1e20, whose squares overflow
+float32, and near 1e-25, whose squares vanish in it; each both as a CPU takes it (the values as they
+are where that can be trusted) and as other devices do (always over their largest magnitude); and with
+one sample's output all zero.
 
 A float32 reduction that accumulates carelessly is off by 1e-4 at this size (torch.linalg.vector_norm on
 a CPU: 1e-4 over the whole tensor, 7e-4 per channel); torch's sum is off by about 1e-7. The tolerance,
-1e-6, sits between the two."""
+1e-6, sits between the two; relative only (pytest.approx's default absolute 1e-12 would pass anything
+near 1e-25)."""
 
 import pytest
 import torch
@@ -17,23 +20,31 @@ from template.monitor.accumulator import ACT, GRAD, INPUT, Accumulator
 TOLERANCE = 1e-6
 
 
-LAYERS = {  # name: (weight and bias scale, bias offset)
+LAYERS = {  # name: (scale of the inputs and the bias, bias offset)
     "mean comparable to spread": (1.0, 0.0),
     "mean a thousand spreads": (1.0, 1000.0),
     "values near 1e20": (1e20, 0.0),
+    "values near 1e-25": (1e-25, 0.0),
 }
+# On a CPU the sums are taken of the values as they are where float32 squares can be trusted, and of the
+# values over their largest magnitude elsewhere (near 1e20 or 1e-25 here); on other devices always the
+# latter, which "scaled" takes on every layer.
+PATHS = ("as on a CPU", "scaled")
 
 
-@pytest.fixture(scope="module", params=LAYERS)
+@pytest.fixture(scope="module", params=[(layer, path) for path in PATHS for layer in LAYERS], ids=str)
 def measured(request):
-    scale, offset = LAYERS[request.param]
+    (scale, offset), path = LAYERS[request.param[0]], request.param[1]
+    return _measure(scale, offset, host_reads=path != "scaled")
+
+
+def _measure(scale: float, offset: float, host_reads: bool):
     torch.manual_seed(0)
     conv = nn.Conv2d(16, 16, 3, padding=1)
     with torch.no_grad():
-        conv.weight.mul_(scale)
         conv.bias.mul_(scale).add_(offset)
-    inputs = (torch.randn(128, 16, 32, 32).relu() * 3 + 1).requires_grad_()
-    accumulator = Accumulator([conv], torch.device("cpu"))
+    inputs = ((torch.randn(128, 16, 32, 32).relu() * 3 + 1) * scale).requires_grad_()
+    accumulator = Accumulator([conv], torch.device("cpu"), host_reads=host_reads)
     accumulator.armed = True
     output = conv(inputs)
     output.retain_grad()
@@ -45,29 +56,39 @@ def measured(request):
 
 def test_activation_and_gradient_variances_are_those_of_float64(measured):
     snapshot, _, output, grad = measured
-    assert snapshot.variance(ACT)[0] == pytest.approx(output.var().item(), rel=TOLERANCE)
-    assert snapshot.variance(GRAD)[0] == pytest.approx(grad.var().item(), rel=TOLERANCE)
+    assert snapshot.variance(ACT)[0] == pytest.approx(output.var().item(), rel=TOLERANCE, abs=0)
+    assert snapshot.variance(GRAD)[0] == pytest.approx(grad.var().item(), rel=TOLERANCE, abs=0)
 
 
 def test_the_input_mean_square_is_that_of_float64(measured):
     snapshot, inputs, _, _ = measured
-    assert snapshot.mean_square(INPUT)[0] == pytest.approx(inputs.square().mean().item(), rel=TOLERANCE)
+    assert snapshot.mean_square(INPUT)[0] == pytest.approx(
+        inputs.square().mean().item(), rel=TOLERANCE, abs=0
+    )
 
 
 def test_channel_moments_are_those_of_float64(measured):
     snapshot, _, output, _ = measured
     means, variances = snapshot.channel_moments()
     dims = [0, 2, 3]
-    assert means[0] == pytest.approx(output.mean(dim=dims).square().mean().item(), rel=TOLERANCE)
-    assert variances[0] == pytest.approx(output.var(dim=dims).mean().item(), rel=TOLERANCE)
+    assert means[0] == pytest.approx(output.mean(dim=dims).square().mean().item(), rel=TOLERANCE, abs=0)
+    assert variances[0] == pytest.approx(output.var(dim=dims).mean().item(), rel=TOLERANCE, abs=0)
 
 
 def test_the_mean_cosine_between_samples_is_that_of_float64(measured):
     snapshot, _, output, _ = measured
-    units = nn.functional.normalize(output.flatten(1), dim=1)
+    units = _unit_vectors(output)
     batch = units.shape[0]
     expected = (units.sum(0).square().sum() - batch) / (batch * (batch - 1))
     assert snapshot.correlation()[0] == pytest.approx(expected.item(), abs=TOLERANCE)
+
+
+def _unit_vectors(output: torch.Tensor) -> torch.Tensor:
+    """Each sample's output over its norm, in float64; a zero output stays zero. Not
+    `nn.functional.normalize`, whose floor of 1e-12 on the norm shrinks outputs near 1e-25 to nothing."""
+    flat = output.flatten(1)
+    norms = flat.norm(dim=1, keepdim=True)
+    return torch.where(norms > 0, flat / norms, 0.0)
 
 
 def test_a_sample_whose_output_is_all_zero_is_a_zero_vector_in_the_mean_cosine():
@@ -83,7 +104,27 @@ def test_a_sample_whose_output_is_all_zero_is_a_zero_vector_in_the_mean_cosine()
         output = conv(inputs)
     strategy = SingleDeviceStrategy(torch.device("cpu"))
     snapshot = accumulator.snapshot(strategy, 1, with_values=False, per_rank=torch.zeros(1))
-    units = nn.functional.normalize(output.double().flatten(1), dim=1)
+    units = _unit_vectors(output.double())
     batch = units.shape[0]
     expected = (units.sum(0).square().sum() - (batch - 1)) / (batch * (batch - 1))
     assert snapshot.correlation()[0] == pytest.approx(expected.item(), abs=TOLERANCE)
+
+
+def test_two_micro_batches_pool_to_the_statistics_of_both():
+    """Under gradient accumulation a layer is called once per micro-batch, each centred on its own rough
+    mean (taken over 16 of its samples): the pooled variances must be those of all the values, which
+    needs each call's exact mean, not its rough one. The two halves' means differ."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(16, 16, 3, padding=1)
+    accumulator = Accumulator([conv], torch.device("cpu"))
+    accumulator.armed = True
+    outputs, grads = [], []
+    for shift in (0.0, 5.0):
+        output = conv(torch.randn(64, 16, 16, 16) + shift)
+        output.retain_grad()
+        (output.square().sum() / 2).backward()  # d(loss)/d(output) = output
+        outputs.append(output.detach().double()), grads.append(output.grad.double())
+    strategy = SingleDeviceStrategy(torch.device("cpu"))
+    snapshot = accumulator.snapshot(strategy, 1, with_values=False, per_rank=torch.zeros(1))
+    assert snapshot.variance(ACT)[0] == pytest.approx(torch.cat(outputs).var().item(), rel=TOLERANCE, abs=0)
+    assert snapshot.variance(GRAD)[0] == pytest.approx(torch.cat(grads).var().item(), rel=TOLERANCE, abs=0)

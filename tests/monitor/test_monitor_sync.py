@@ -145,11 +145,14 @@ def test_no_host_transfer_on_steps_that_do_not_log_and_one_copy_on_steps_that_do
 def test_on_a_cpu_the_check_reads_each_loss_and_gradient_norm_on_the_host(monkeypatch):
     """On a CPU a value is on the host already: the check reads each micro-batch's loss (two a step
     here) and the clipped gradients' norm, one `bool` each, and the monitor nothing else between its
-    logging steps."""
+    logging steps. On those, the statistics also read each float32 sum to check it before they trust
+    it (`float`), which on a CPU costs nothing either."""
     calls, _ = _transfers(monkeypatch, PlainCNN(4, 8, "kaiming"), VarianceMonitor(every_n_steps=3))
     for step in range(7):
         reads = {name: n for (s, name), n in calls.items() if s == step}
+        checks = reads.pop("__float__", 0)
         assert reads == ({"cpu": 2} if step % 3 == 0 else {}) | {"__bool__": 3}, (step, reads)
+        assert (checks > 0) == (step % 3 == 0), (step, checks)
 
 
 def _transfers(monkeypatch, model, monitor) -> tuple[Counter, VarianceMonitor]:
