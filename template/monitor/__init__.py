@@ -2,8 +2,8 @@
 
 `VarianceMonitor` is the Lightning callback; `NonFiniteError` is what it raises when a non-finite
 activation, loss or gradient stops the run (one-line message, for the CLI). `accumulator` holds the
-device-side statistics, `nonfinite` the per-step check and `replay` what names the layer, `criteria`
-the judgement against theory, `plots` the figures.
+device-side statistics, `snapshot` what the host reads from them, `nonfinite` the per-step check and
+`replay` what names the layer, `criteria` the judgement against theory, `plots` the figures.
 """
 
 from template.monitor.callback import VarianceMonitor

@@ -44,8 +44,9 @@ from torch.nn.init import _calculate_fan_in_and_fan_out
 
 from template.errors import UsageError
 from template.monitor import criteria, jacobian, nonfinite, plots, publish
-from template.monitor.accumulator import ACT, GRAD, INPUT, Accumulator, Snapshot
+from template.monitor.accumulator import Accumulator
 from template.monitor.nonfinite import ON_NONFINITE
+from template.monitor.snapshot import ACT, GRAD, INPUT, Snapshot
 from template.theory import band, spectrum
 from template.theory.propagation import ELEMENTWISE_MODULES, Propagation
 

@@ -15,7 +15,8 @@ import torch
 from lightning.pytorch.strategies import SingleDeviceStrategy
 from torch import nn
 
-from template.monitor.accumulator import ACT, GRAD, INPUT, Accumulator
+from template.monitor.accumulator import Accumulator
+from template.monitor.snapshot import ACT, GRAD, INPUT
 
 TOLERANCE = 1e-6
 
