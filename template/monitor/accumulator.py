@@ -210,11 +210,10 @@ class Accumulator:
         flat = _float(x).flatten(1)  # (B, D)
         if flat.shape[0] == 0:
             return
-        dtype, scale = self.sums.dtype, None
+        dtype = self.sums.dtype
         norms = torch.linalg.vector_norm(flat, dim=1) if self._unscaled() else None
         if norms is None or not _trusted_norms(norms, flat.shape[1]):
-            scale = _scale(flat)
-            flat = torch.div(flat, scale, out=self._temporary(flat))
+            flat = torch.div(flat, _scale(flat), out=self._temporary(flat))  # unit vectors are unchanged
             norms = torch.linalg.vector_norm(flat, dim=1)
         inverse = torch.where(norms > 0, norms.reciprocal(), 0.0)  # a zero output stays a zero vector
         total = (inverse @ flat).to(dtype)  # Σ u_i
