@@ -108,7 +108,7 @@ rename: $(STAMP) ## Make this starter your project: make rename NAME=myproject
 # cores (tests/conftest.py); the ten slowest tests are printed, so that a slowdown is seen when it comes.
 PYTEST = $(PY) -m pytest -n auto --maxprocesses=8 --durations=10
 
-test: $(STAMP) ## Run the fast test suite (about 2.5 minutes on 2 cores)
+test: $(STAMP) ## Run the fast test suite (2.5 to 3 minutes on 2 cores)
 	$(PYTEST)
 
 test-all: $(STAMP) ## Run everything: the fast suite plus DDP, kill-and-resume and the quick comparison
