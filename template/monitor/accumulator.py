@@ -26,6 +26,7 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
+from template.monitor import rows
 from template.monitor.snapshot import ACT, COLUMNS, CORR, GRAD, INPUT, Slices, Snapshot
 
 HISTOGRAM_SAMPLE = 8192  # output values per layer kept for the histogram, evenly strided
@@ -64,7 +65,7 @@ class Accumulator:
             handle.remove()
 
     def _unscaled(self) -> bool:
-        """Whether to try the sums on the values as they are, checked on the host afterwards (`_trusted`):
+        """Whether to try the sums on the values as they are, checked on the host afterwards (`rows.trusted`):
         where reading a result costs nothing (a CPU), outside torch.compile's graphs. That saves two
         passes over the tensor (its largest magnitude, the division by it) of the four to six each
         statistic takes. Elsewhere the host would wait for the device at every layer, so the values are
@@ -105,8 +106,8 @@ class Accumulator:
     def _forward(self, index: int, module: nn.Module, inputs: tuple, output) -> None:
         if not self.armed or not isinstance(output, Tensor):
             return
-        self._add_activation(index, output)
-        self._add_units(index, output)
+        sample_squares = self._add_activation(index, output)
+        self._add_units(index, output, sample_squares)
         if inputs and isinstance(inputs[0], Tensor):
             self.sums[index, INPUT] += inputs[0].numel()
             self.sums[index, INPUT + 1] += self._squared_norm(inputs[0])
@@ -121,13 +122,15 @@ class Accumulator:
             output.register_hook(partial(self._backward, index))
 
     def _squared_norm(self, x: Tensor) -> Tensor:
-        """Σ x² in float64: the float32 squares where they can be trusted (`_unscaled`), else those of the
-        values over their largest magnitude, so that finite 1e20s stay finite and 1e-25s do not vanish."""
+        """Σ x² in float64: the float32 squares where they can be trusted (`_unscaled`; row by row where x
+        can be cut into rows, `rows.py`), else those of the values over their largest magnitude, so that
+        finite 1e20s stay finite and 1e-25s do not vanish."""
         x = _float(x)
         if self._unscaled():
-            total = torch.square(x, out=self._temporary(x)).sum()
-            if _trusted(total, x.numel()):
-                return total.to(torch.float64)
+            found = rows.sums(_positions(x), squares_only=True)
+            total = found[1].sum() if found else torch.square(x, out=self._temporary(x)).sum().double()
+            if rows.trusted(float(total), x.numel()):
+                return total
         peak = _scale(x)
         scaled = torch.div(x, peak, out=self._temporary(x))
         return scaled.square_().sum().to(torch.float64) * peak.to(torch.float64) ** 2
@@ -137,92 +140,137 @@ class Accumulator:
         self._add(index, GRAD, grad if scale is None else grad.detach() / scale)
 
     def _add(self, index: int, block: int, x: Tensor) -> None:
-        """count, n·mean, n·var, n·mean² of all of `x` into the block (the gradients), centred on a rough
-        mean as `_add_activation` centres on rough channel means."""
+        """count, n·mean, n·var, n·mean² of all of `x` into the block (the gradients). Where host reads
+        are free, from the sums of the values and squares as they are (`_uncentred`: a gradient's mean is
+        usually far below its spread); elsewhere centred on a rough mean, as `_add_activation` centres on
+        rough channel means."""
         x = _float(x)
         if x.numel() == 0:
             return
-        rough = x[:: max(1, x.shape[0] // ROUGH_SAMPLES)].mean()  # as in `_add_activation`
-        shift, squares, scale = self._centred_sums(x, rough, per_channel=False)
-        var = (squares - shift * shift / x.numel()).clamp(min=0) * scale**2 / x.numel()
-        mean = rough.double() + shift * scale / x.numel()
-        self.sums[index, block] += x.numel()
-        self.sums[index, block + 1 : block + 4] += torch.stack((mean, var, mean**2)) * x.numel()
+        count = x.numel()
+        uncentred = self._uncentred(_positions(x))
+        if uncentred is not None:
+            total, squares = uncentred
+            mean = total / count
+            var = (squares - total * mean).clamp(min=0) / count
+        else:
+            rough = x[:: max(1, x.shape[0] // ROUGH_SAMPLES)].mean()  # as in `_add_activation`
+            shift, squares, scale, _ = self._centred_sums(_positions(x), rough, per_channel=False)
+            var = (squares - shift * shift / count).clamp(min=0) * scale**2 / count
+            mean = rough.double() + shift * scale / count
+        self.sums[index, block] += count
+        self.sums[index, block + 1 : block + 4] += torch.stack((mean, var, mean**2)) * count
 
-    def _add_activation(self, index: int, output: Tensor) -> None:
+    def _uncentred(self, x: Tensor) -> tuple[Tensor, Tensor] | None:
+        """Σx and Σx² of a (B, C, positions) x in float64 from two read-only passes (`rows.py`), where host
+        reads are free (`_unscaled`), the float32 squares can be trusted and their cancellation costs
+        nothing (`rows.CENTRE_ABOVE`). None elsewhere: the caller centres."""
+        found = rows.sums(x) if self._unscaled() else None
+        if found is None:
+            return None
+        total, squares = found[0].sum(), found[1].sum()
+        if not rows.trusted(float(squares), x.numel()) or not rows.uncentred_is_accurate(
+            total, squares, x.numel()
+        ):
+            return None
+        return total, squares
+
+    def _add_activation(self, index: int, output: Tensor) -> Tensor | None:
         """Per channel (dim 1) count, Σ n·mean, Σ n·var, Σ n·mean², and the layer's block as their sum
-        over channels (the pooled variance of the channels is the variance of all the values).
+        over channels (the pooled variance of the channels is the variance of all the values). Returns
+        each sample's Σx² where the sums give it (for `_add_units`), else None.
 
-        The channel means matter to float64 precision — a channel's mean can dwarf its spread, and the
-        pooling subtracts squared means — so the values are centred on a rough float32 channel mean
-        first, and the rough mean's own error is recovered from the same sums: with c = (x − rough)/s,
-        the mean is rough + s·Σc/n and the centred sum of squares s²·(Σc² − (Σc)²/n). So the rough mean
-        need only be near the mean: it is taken over every k-th sample (16 of them), a sixteenth of a
-        pass. Not `x.mean(dtype=float64)`, which copies the output to float64 first (on a CPU 2.4 of the
-        3.6 ms this took for a 2M-value layer at two threads)."""
+        The channel means matter to float64 precision — a channel's mean can dwarf its spread (in a
+        plain ReLU net's deeper layers the median channel's squared mean is 20-50 times its variance),
+        and the pooling subtracts squared means — so the values are centred on a rough float32 channel
+        mean first, and the rough mean's own error is recovered from the same sums: with c = (x −
+        rough)/s, the mean is rough + s·Σc/n and the centred sum of squares s²·(Σc² − (Σc)²/n). So the
+        rough mean need only be near the mean: it is taken over every k-th sample (16 of them), a
+        sixteenth of a pass. Not `x.mean(dtype=float64)`, which copies the output to float64 first (on a
+        CPU 2.4 of the 3.6 ms this took for a 2M-value layer at two threads)."""
         x = _float(output)
         if x.numel() == 0:
-            return
+            return None
         if x.dim() < 2:
             self._add(index, ACT, x)
-            return
-        x = x.flatten(2) if x.dim() > 2 else x.unsqueeze(2)  # (B, C, positions)
+            return None
+        x = _positions(x)  # (B, C, positions)
         n = x.numel() // x.shape[1]
         rough = x[:: max(1, x.shape[0] // ROUGH_SAMPLES)].mean(dim=(0, 2), keepdim=True)
-        shift, squares, scale = self._centred_sums(x, rough, per_channel=True)
+        shift, squares, scale, sample_squares = self._centred_sums(x, rough, per_channel=True)
         mean = rough.flatten().to(shift.dtype) + shift * scale / n
         spread = (squares - shift * shift / n).clamp(min=0) * scale**2
         sums = torch.stack((torch.full_like(mean, n), mean * n, spread, mean * mean * n), dim=1)
         self.sums[index, ACT : ACT + 4] += sums.sum(0)
         previous = self._channels[index]
         self._channels[index] = sums if previous is None or previous.shape != sums.shape else previous + sums
+        return sample_squares
 
-    def _centred_sums(self, x: Tensor, centre: Tensor, per_channel: bool) -> tuple[Tensor, Tensor, Tensor]:
-        """Σc and Σc² in the accumulator's dtype, over all of x or, `per_channel`, per channel of a
-        (B, C, positions) x, with c = (x − centre)/s, and s: 1 where the float32 squares can be trusted
-        (`_unscaled`), else x's largest magnitude, so that the centred values lie within ±2 and square
-        without overflow or underflow. Two passes (the centre, then these) are as stable as
-        torch.var_mean's Welford pass, and on a CPU ten times faster. A sum of squares, not
-        `torch.linalg.vector_norm`, whose float32 sum of a whole CPU tensor is off by 1e-4 (2M values;
-        7e-4 per channel) where torch's summation is off by 6e-8."""
+    def _centred_sums(
+        self, x: Tensor, centre: Tensor, per_channel: bool
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        """Σc and Σc² in the accumulator's dtype, over all of a (B, C, positions) x or per channel, with
+        c = (x − centre)/s, and s: 1 where the float32 squares can be trusted (`_unscaled`), else x's
+        largest magnitude, so that the centred values lie within ±2 and square without overflow or
+        underflow; and, where s is 1 and `rows.sums` takes the centred values, each sample's Σx²
+        (else None). Two passes (the centre, then these) are as stable as torch.var_mean's Welford pass,
+        and on a CPU ten times faster.
+
+        Where s is 1, the centred values are written once and read twice, `rows.sums`' sum and norms over
+        rows, and each sample's Σx² follows from them without a pass of its own (`_sample_squares`).
+        Elsewhere, a sum of squares, not
+        `torch.linalg.vector_norm` over whole channels, whose float32 sum is off by 7e-4 per channel
+        (2M values) where torch's summation is off by 6e-8."""
 
         def total(t: Tensor) -> Tensor:  # over positions, then samples: twice as fast as dims (0, 2) at once
             return (t.sum(2).sum(0) if per_channel else t.sum()).to(self.sums.dtype)
 
         centred = torch.sub(x, centre, out=self._temporary(x))
+        one = torch.ones((), dtype=self.sums.dtype, device=x.device)
         if self._unscaled():
-            shift, squares = total(centred), total(centred.square_())
-            if _trusted(squares.sum(), x.numel()):
-                return shift, squares, torch.ones((), dtype=shift.dtype, device=x.device)
+            found = rows.sums(centred)
+            if found is not None and rows.trusted(float(found[1].sum()), x.numel()):
+                shift, squares = found  # (B, C) each, float64
+                samples = _sample_squares(shift, squares, centre, x.shape[2])
+                if per_channel:
+                    return shift.sum(0), squares.sum(0), one, samples
+                return shift.sum(), squares.sum(), one, samples
+            if found is None:
+                shift, squares = total(centred), total(centred.square_())
+                if rows.trusted(float(squares.sum()), x.numel()):
+                    return shift, squares, one, None
             centred = torch.sub(x, centre, out=centred)
         peak = _scale(x)
         centred.div_(peak)  # within ±2
-        return total(centred), total(centred.square_()), peak.to(self.sums.dtype)
+        return total(centred), total(centred.square_()), peak.to(self.sums.dtype), None
 
-    def _add_units(self, row: int, x: Tensor) -> None:
+    def _add_units(self, row: int, x: Tensor, sample_squares: Tensor | None = None) -> None:
         """Σ u_i of the samples' outputs as unit vectors, and the count and Σ ‖u_i‖² (0 for a zero output).
 
         Each sample's norm is one float32 reduction of its values (torch.linalg.vector_norm: within 4e-7
         of float64's on 16K-value samples, 2e-6 on 200K-value ones), of the values as they are where every
         norm lies within 2^±100 per value (`_unscaled`), else of the values over their largest magnitude:
         past ~1e19 the squares overflow float32, below ~1e-19 they vanish. Σ u_i is one matrix-vector
-        product of the inverse norms with the samples, not a temporary of the unit vectors."""
+        product of the inverse norms with the samples, not a temporary of the unit vectors. Where
+        `_add_activation` has the samples' Σx² already (`sample_squares`), the norms are their roots."""
         flat = _float(x).flatten(1)  # (B, D)
         if flat.shape[0] == 0:
             return
         dtype = self.sums.dtype
-        norms = torch.linalg.vector_norm(flat, dim=1) if self._unscaled() else None
+        norms = None
+        if self._unscaled():
+            norms = torch.linalg.vector_norm(flat, dim=1) if sample_squares is None else sample_squares.sqrt()
         if norms is None or not _trusted_norms(norms, flat.shape[1]):
             flat = torch.div(flat, _scale(flat), out=self._temporary(flat))  # unit vectors are unchanged
             norms = torch.linalg.vector_norm(flat, dim=1)
-        inverse = torch.where(norms > 0, norms.reciprocal(), 0.0)  # a zero output stays a zero vector
+        inverse = torch.where(norms > 0, norms.reciprocal(), 0.0).to(flat.dtype)  # a zero output: zero
         total = (inverse @ flat).to(dtype)  # Σ u_i
         previous = self._unit_sums[row]
         self._unit_sums[row] = (
             total if previous is None or previous.shape != total.shape else previous + total
         )
         self.sums[row, CORR] += flat.shape[0]
-        self.sums[row, CORR + 1] += (norms * inverse).to(dtype).square().sum()  # 1 each, 0 if zero
+        self.sums[row, CORR + 1] += (norms.to(dtype) * inverse.to(dtype)).square().sum()  # 1 each, 0 if zero
 
     def snapshot(self, strategy, world_size: int, with_values: bool, per_rank: Tensor) -> Snapshot:
         """Reduce over ranks (one all-gather), copy to the host (one `.cpu()`), and reset.
@@ -263,20 +311,27 @@ class Accumulator:
         )
 
 
+def _sample_squares(shift: Tensor, squares: Tensor, centre: Tensor, positions: int) -> Tensor | None:
+    """Each sample's Σx² from its per-channel Σc and Σc² (B, C) of c = x − centre: Σ_c (Σc² + 2·centre·
+    Σc + positions·centre²). The middle term can cancel the others — a sample whose values are far
+    below its channels' means, an all-zero one — and then float32's rounding of Σc² (`rows.py`) is
+    magnified; where it would be more than doubled for any sample, None (the caller takes the norms
+    from the values). Reads the host."""
+    point = centre.reshape(1, -1).to(shift.dtype)  # (1, C), or (1, 1) for one centre
+    cross = 2 * point * shift
+    samples = (squares + cross + positions * point * point).sum(1)
+    magnitude = (squares + cross.abs() + positions * point * point).sum(1)
+    return samples if bool((magnitude <= 2 * samples).all()) else None
+
+
+def _positions(x: Tensor) -> Tensor:
+    """(B, C, positions) for `rows.sums`: a 1-D tensor as one sample's one channel."""
+    return rows.as_positions(x) if x.dim() >= 2 else x.reshape(1, 1, -1)
+
+
 def _float(x: Tensor) -> Tensor:
     x = x.detach()
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
-
-
-# The smallest mean square trusted from unscaled float32 squares: what squares lose below float32's
-# smallest normal number (2^-126 each, flushed to zero) is then under 2^-26 of the total.
-SMALLEST_MEAN_SQUARE = 2.0**-100
-
-
-def _trusted(squares: Tensor, count: int) -> bool:
-    """Whether a float32 sum of `count` squares neither overflowed nor lost its values to underflow."""
-    total = float(squares)
-    return math.isfinite(total) and total >= count * SMALLEST_MEAN_SQUARE
 
 
 def _trusted_norms(norms: Tensor, size: int) -> bool:
@@ -284,7 +339,7 @@ def _trusted_norms(norms: Tensor, size: int) -> bool:
     underflow (a zero output included: told apart from an underflow only by scaling), and its inverse
     is a normal float32 number."""
     low, high = torch.aminmax(norms)
-    return float(low) >= math.sqrt(size * SMALLEST_MEAN_SQUARE) and float(high) <= 2.0**100
+    return float(low) >= math.sqrt(size * rows.SMALLEST_MEAN_SQUARE) and float(high) <= 2.0**100
 
 
 def _peak(x: Tensor) -> Tensor:

@@ -2,8 +2,9 @@
 with the channels' means comparable to their spread, with means a thousand times the spread (where the
 pooled variance subtracts squared means), with inputs and outputs near 1e20, whose squares overflow
 float32, and near 1e-25, whose squares vanish in it; each both as a CPU takes it (the values as they
-are where that can be trusted) and as other devices do (always over their largest magnitude); and with
-one sample's output all zero.
+are where that can be trusted) and as other devices do (always over their largest magnitude); with
+one sample's output all zero; with a channels_last output; and with gradients whose squared mean lies
+either side of the point where the CPU's uncentred sums (`rows.py`) give way to centred ones.
 
 A float32 reduction that accumulates carelessly is off by 1e-4 at this size (torch.linalg.vector_norm on
 a CPU: 1e-4 over the whole tensor, 7e-4 per channel); torch's sum is off by about 1e-7. The tolerance,
@@ -15,6 +16,7 @@ import torch
 from lightning.pytorch.strategies import SingleDeviceStrategy
 from torch import nn
 
+from template.monitor import rows
 from template.monitor.accumulator import Accumulator
 from template.monitor.snapshot import ACT, GRAD, INPUT
 
@@ -39,17 +41,26 @@ def measured(request):
     return _measure(scale, offset, host_reads=path != "scaled")
 
 
-def _measure(scale: float, offset: float, host_reads: bool):
+def _measure(scale: float, offset: float, host_reads: bool, channels_last: bool = False, grad=None):
+    """The accumulator's snapshot of one conv's output, input and gradient — the output itself, or
+    `grad` — with those tensors in float64."""
     torch.manual_seed(0)
     conv = nn.Conv2d(16, 16, 3, padding=1)
     with torch.no_grad():
         conv.bias.mul_(scale).add_(offset)
     inputs = ((torch.randn(128, 16, 32, 32).relu() * 3 + 1) * scale).requires_grad_()
+    if channels_last:
+        conv = conv.to(memory_format=torch.channels_last)
+        inputs = inputs.detach().to(memory_format=torch.channels_last).requires_grad_()
     accumulator = Accumulator([conv], torch.device("cpu"), host_reads=host_reads)
     accumulator.armed = True
     output = conv(inputs)
+    assert output.is_contiguous(memory_format=torch.channels_last) == channels_last
     output.retain_grad()
-    (output.square().sum() / 2).backward()  # d(loss)/d(output) = output
+    if grad is None:
+        (output.square().sum() / 2).backward()  # d(loss)/d(output) = output
+    else:
+        (output * grad).sum().backward()
     strategy = SingleDeviceStrategy(torch.device("cpu"))
     snapshot = accumulator.snapshot(strategy, 1, with_values=False, per_rank=torch.zeros(1))
     return snapshot, inputs.detach().double(), output.detach().double(), output.grad.double()
@@ -129,3 +140,46 @@ def test_two_micro_batches_pool_to_the_statistics_of_both():
     snapshot = accumulator.snapshot(strategy, 1, with_values=False, per_rank=torch.zeros(1))
     assert snapshot.variance(ACT)[0] == pytest.approx(torch.cat(outputs).var().item(), rel=TOLERANCE, abs=0)
     assert snapshot.variance(GRAD)[0] == pytest.approx(torch.cat(grads).var().item(), rel=TOLERANCE, abs=0)
+
+
+def test_a_channels_last_output_is_summed_as_it_lies():
+    """`rows.sums` needs rows in memory order; a channels_last output (no such rows) takes the centred
+    path on a CPU, with the same float64 results."""
+    snapshot, inputs, output, grad = _measure(1.0, 0.0, host_reads=True, channels_last=True)
+    means, variances = snapshot.channel_moments()
+    assert snapshot.variance(ACT)[0] == pytest.approx(output.var().item(), rel=TOLERANCE, abs=0)
+    assert snapshot.variance(GRAD)[0] == pytest.approx(grad.var().item(), rel=TOLERANCE, abs=0)
+    assert snapshot.mean_square(INPUT)[0] == pytest.approx(
+        inputs.square().mean().item(), rel=TOLERANCE, abs=0
+    )
+    assert variances[0] == pytest.approx(output.var(dim=[0, 2, 3]).mean().item(), rel=TOLERANCE, abs=0)
+
+
+@pytest.mark.parametrize("ratio", [0.9 * rows.CENTRE_ABOVE, 1.1 * rows.CENTRE_ABOVE, 1e6])
+def test_a_gradients_variance_either_side_of_centring(ratio):
+    """On a CPU a gradient is summed uncentred where its squared mean is at most `rows.CENTRE_ABOVE`
+    times its variance, and centred beyond: the variance is float64's on both sides of that line and
+    far past it (a mean a thousand spreads)."""
+    torch.manual_seed(1)
+    grad = torch.randn(128, 16, 32, 32) + ratio**0.5
+    snapshot, _, _, measured_grad = _measure(1.0, 0.0, host_reads=True, grad=grad)
+    assert measured_grad.mean() ** 2 / measured_grad.var() == pytest.approx(ratio, rel=0.02)
+    assert snapshot.variance(GRAD)[0] == pytest.approx(measured_grad.var().item(), rel=TOLERANCE, abs=0)
+
+
+def test_long_rows_are_cut_where_a_float32_norm_loses_digits():
+    """A float32 norm over 200K values is off by about 3e-6 of float64's (1e-6 at 50K): `rows.sums` cuts
+    each (sample, channel) into rows of at most `rows.ROW` values, whose Σx² add in float64."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 200 * 1024) * 0.7 + 0.05
+    total, squares = rows.sums(x)
+    assert torch.allclose(total, x.double().sum(2), rtol=TOLERANCE, atol=0)
+    assert torch.allclose(squares, x.double().square().sum(2), rtol=TOLERANCE, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("positions", "length"), [(1024, 1024), (49, 49), (50176, 1024), (3000, 1000), (1031, None)]
+)
+def test_the_row_length_divides_the_positions(positions, length):
+    """The longest divisor up to 1024; none for a prime past it (the caller centres instead)."""
+    assert rows.row_length(positions) == length
