@@ -115,3 +115,37 @@ def test_the_log_stretch_of_a_homogeneous_activation_is_one_without_curvature():
     slope, curvature = finite_width.log_stretch(nn.LeakyReLU(0.2), m)
     assert slope == pytest.approx(1.0, abs=1e-9)
     assert curvature == pytest.approx(0.0, abs=1e-5)  # the central difference's own error
+
+
+class LearnedSlope(nn.LeakyReLU):
+    """A fork's leaky ReLU whose negative slope is trained (a subclass: the theory knows its kind)."""
+
+    def __init__(self, slope: float):
+        super().__init__()
+        self.slope = nn.Parameter(torch.tensor(slope))
+
+    def forward(self, x):
+        return torch.where(x > 0, x, self.slope * x)
+
+
+def test_an_activation_that_trains_its_slopes_is_probed_at_every_run():
+    """`Propagation` probes each activation's slopes once — unless it has parameters of its own: after
+    its slope moves, the next run follows it (the second moment of leaky ReLU's output grows with
+    (1 + a²)/2 at every layer), as a fresh `Propagation` does."""
+    torch.manual_seed(0)
+    model = PlainCNN(4, 8, "kaiming")
+    for i, module in enumerate(model.features):
+        if isinstance(module, nn.ReLU):
+            model.features[i] = LearnedSlope(0.1)
+    names = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    variances = {name: (2.0 / model.get_submodule(name).weight[0].numel(), 0.0) for name in names}
+    propagation = Propagation(model, names)
+    before = propagation.run((3, 8, 8), 1.0, 0.3, variances, 1.0, batch=16)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, LearnedSlope):
+                module.slope.fill_(0.5)
+    after = propagation.run((3, 8, 8), 1.0, 0.3, variances, 1.0, batch=16)
+    fresh = Propagation(model, names).run((3, 8, 8), 1.0, 0.3, variances, 1.0, batch=16)
+    assert after.act_var == pytest.approx(fresh.act_var, rel=1e-12)
+    assert after.act_var[-1] > before.act_var[-1] * 1.1
