@@ -14,7 +14,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
@@ -25,10 +25,10 @@ from template.run import folder as run_folder
 from template.run import info as run_info
 from template.run import provenance, requeue, resume, schedule
 from template.run.loggers import finish_logger, make_logger, wandb_run_id
+from template.run.progress import progress_bar
 from template.run.rng import RngState
 
 LSUV_BATCH = 256  # inputs a data-dependent init is fitted on
-PROGRESS_REDRAWS_PER_SECOND = 2  # each redraw is ~0.7 ms of Python (CPU, 2026-12-04)
 
 
 class Interrupted(Exception):
@@ -96,18 +96,6 @@ def speed_up(model, cfg: DictConfig):
     if cfg.model.compile:
         model.compile()
     return model
-
-
-def progress_bar(cfg: DictConfig) -> list[Callback]:
-    """Lightning's Rich progress bar, redrawn at most twice a second. Left to itself Lightning redraws
-    it from a thread that wakes 100 times a second: each wake takes the GIL from the training loop, and
-    on two cores the thread's CPU is taken from torch's two threads. Each redraw renders the bar and
-    its metrics in Python (0.7 ms measured on a CPU): at 4 a second it cost 0.3–0.5 % of a 2-core
-    step's time (`make bench`), at 2 half that. Empty when `trainer.enable_progress_bar=false`, where
-    Lightning refuses a progress bar callback."""
-    if not cfg.trainer.get("enable_progress_bar", True):
-        return []
-    return [RichProgressBar(refresh_rate=PROGRESS_REDRAWS_PER_SECOND)]
 
 
 def build_classifier(cfg: DictConfig, model: nn.Module, num_classes: int) -> Classifier:

@@ -51,7 +51,8 @@ from template.module import build_optimizer
 from template.monitor import VarianceMonitor
 from template.run.info import quiet_lightning
 from template.run.loggers import finish_logger, make_logger
-from template.train import build_classifier, build_model, progress_bar, speed_up
+from template.run.progress import progress_bar
+from template.train import build_classifier, build_model, speed_up
 
 
 def synthetic(cfg: DictConfig, size: int, loader: str, device: torch.device):
