@@ -369,9 +369,10 @@ class VarianceMonitor(Callback):
             for name, value in zip(self._names, values, strict=True)
             if math.isfinite(value)
         }
-        publish.scalars(trainer, metrics, step)
+        histograms = None
         if publish.wandb_logger(trainer) is not None:
-            publish.histograms(trainer, self._names, snapshot.values, self.histogram_bins, step)
+            histograms = publish.histograms(self._names, snapshot.values, self.histogram_bins)
+        publish.scalars(trainer, metrics, step, histograms)
         if step == 0 and self._publishing(trainer):
             image = plots.variance_vs_depth(self._names, stats, self.band_level, step)
             publish.picture(trainer, self.plots_dir, "variance_vs_depth", image, step)
