@@ -131,7 +131,7 @@ class Accumulator:
         finite 1e20s stay finite and 1e-25s do not vanish."""
         x = _float(x)
         if self._unscaled():
-            found = rows.sums(_positions(x), squares_only=True)
+            found = rows.sums(rows.as_positions(x), squares_only=True)
             total = found[1].sum() if found else torch.square(x, out=self._temporary(x)).sum().double()
             if rows.trusted(float(total), x.numel()):
                 return total
@@ -151,15 +151,15 @@ class Accumulator:
         x = _float(x)
         if x.numel() == 0:
             return
-        count = x.numel()
-        uncentred = self._uncentred(_positions(x))
+        count, positions = x.numel(), rows.as_positions(x)  # (B, C, positions)
+        uncentred = self._uncentred(positions)
         if uncentred is not None:
             total, squares = uncentred
             mean = total / count
             var = (squares - total * mean).clamp(min=0) / count
         else:
             rough = x[:: max(1, x.shape[0] // ROUGH_SAMPLES)].mean()  # as in `_add_activation`
-            shift, squares, scale, _ = self._centred_sums(_positions(x), rough, per_channel=False)
+            shift, squares, scale, _ = self._centred_sums(positions, rough, per_channel=False)
             var = (squares - shift * shift / count).clamp(min=0) * scale**2 / count
             mean = rough.double() + shift * scale / count
         self.sums[index, block] += count
@@ -198,7 +198,7 @@ class Accumulator:
         if x.dim() < 2:
             self._add(index, ACT, x)
             return None
-        x = _positions(x)  # (B, C, positions)
+        x = rows.as_positions(x)  # (B, C, positions)
         n = x.numel() // x.shape[1]
         rough = x[:: max(1, x.shape[0] // ROUGH_SAMPLES)].mean(dim=(0, 2), keepdim=True)
         shift, squares, scale, sample_squares = self._centred_sums(x, rough, per_channel=True)
@@ -230,8 +230,8 @@ class Accumulator:
             return (t.sum(2).sum(0) if per_channel else t.sum()).to(self.sums.dtype)
 
         centred = torch.sub(x, centre, out=self._temporary(x))
-        one = torch.ones((), dtype=self.sums.dtype, device=x.device)
         if self._unscaled():
+            one = torch.ones((), dtype=self.sums.dtype, device=x.device)
             found = rows.sums(centred)
             if found is not None and rows.trusted(float(found[1].sum()), x.numel()):
                 shift, squares = found  # (B, C) each, float64
@@ -326,11 +326,6 @@ def _sample_squares(shift: Tensor, squares: Tensor, centre: Tensor, positions: i
     samples = (squares + cross + positions * point * point).sum(1)
     magnitude = (squares + cross.abs() + positions * point * point).sum(1)
     return samples if bool((magnitude <= 2 * samples).all()) else None
-
-
-def _positions(x: Tensor) -> Tensor:
-    """(B, C, positions) for `rows.sums`: a 1-D tensor as one sample's one channel."""
-    return rows.as_positions(x) if x.dim() >= 2 else x.reshape(1, 1, -1)
 
 
 def _float(x: Tensor) -> Tensor:

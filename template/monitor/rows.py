@@ -68,5 +68,8 @@ def uncentred_is_accurate(total: Tensor, squares: Tensor, count: int) -> bool:
 
 
 def as_positions(x: Tensor) -> Tensor:
-    """(B, C, positions): a conv output's maps flattened, a linear output's features as channels."""
+    """(B, C, positions): a conv output's maps flattened, a linear output's features as channels, a 1-D
+    tensor as one sample's one channel."""
+    if x.dim() < 2:
+        return x.reshape(1, 1, -1)
     return x.flatten(2) if x.dim() > 2 else x.unsqueeze(2)
