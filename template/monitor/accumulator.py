@@ -11,7 +11,8 @@ Why it is shaped this way:
 - Sums, not variances, because sums add: over the micro-batches of an accumulated step, over the
   calls of a shared layer, and over DDP ranks. Each call adds its count n, n·mean and n·var (two
   passes: the mean, then the centred values, stable in float32; on a CPU a gradient whose mean is small
-  beside its spread skips the centring, `rows.py`) and n·mean²; the pooled variance is then
+  beside its spread skips the centring, `rows.py`) and n·mean² — kept by the hooks as each call's
+  moments and summed at the snapshot in one batch for all layers (`ledger.py`); the pooled variance is then
   (Σ n·var + Σ n·mean² − (Σ n·mean)² / N) / (N − 1), in float64, without catastrophic cancellation.
   The same per channel gives the channel means apart from the channel variances (Brock et al. 2021).
 - On a logging step the cost is memory traffic more than arithmetic: on a CPU each pass over a
@@ -31,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from template.monitor import rows
+from template.monitor.ledger import Ledger, Moments
 from template.monitor.snapshot import ACT, COLUMNS, CORR, GRAD, INPUT, Slices, Snapshot
 
 HISTOGRAM_SAMPLE = 8192  # output values per layer kept for the histogram, evenly strided
@@ -56,6 +58,7 @@ class Accumulator:
         self._values: list[Tensor | None] = [None] * self.layers
         self._unit_sums: list[Tensor | None] = [None] * (self.layers + 1)  # last: the model's input
         self._channels: list[Tensor | None] = [None] * self.layers
+        self._ledger = Ledger()  # what the hooks find, added into `sums` at the snapshot
         self.input_shape: tuple[int, ...] | None = None
         self._scratch: Tensor | None = None  # the logging step's one temporary, reused (`_temporary`)
         self.armed = False
@@ -95,7 +98,7 @@ class Accumulator:
         return scratch[:size].view(like.shape)
 
     def count_samples(self, samples: int) -> None:
-        self.sums[-1, 0] += samples
+        self._ledger.count((self.layers + 1) * COLUMNS, samples)
 
     def _model_input(self, module: nn.Module, inputs: tuple) -> None:
         if not self.armed or not inputs or not isinstance(inputs[0], Tensor) or inputs[0].dim() < 2:
@@ -103,8 +106,8 @@ class Accumulator:
         x = inputs[0].detach()
         self.input_shape = tuple(x.shape[1:])
         row = self.layers
-        self.sums[row, INPUT] += x.numel()
-        self.sums[row, INPUT + 1] += self._squared_norm(x)
+        self._ledger.count(row * COLUMNS + INPUT, x.numel())
+        self._ledger.additions.append((row * COLUMNS + INPUT + 1, self._squared_norm(x)))
         self._add_units(row, x)
 
     def _forward(self, index: int, module: nn.Module, inputs: tuple, output) -> None:
@@ -113,8 +116,8 @@ class Accumulator:
         sample_squares = self._add_activation(index, output)
         self._add_units(index, output, sample_squares)
         if inputs and isinstance(inputs[0], Tensor):
-            self.sums[index, INPUT] += inputs[0].numel()
-            self.sums[index, INPUT + 1] += self._squared_norm(inputs[0])
+            self._ledger.count(index * COLUMNS + INPUT, inputs[0].numel())
+            self._ledger.additions.append((index * COLUMNS + INPUT + 1, self._squared_norm(inputs[0])))
         weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
         if isinstance(weight, Tensor) and weight.dim() >= 2:
             self.weight_vars[index, 0] = torch.var(weight.detach(), correction=0)
@@ -144,26 +147,23 @@ class Accumulator:
         self._add(index, GRAD, grad if scale is None else grad.detach() / scale)
 
     def _add(self, index: int, block: int, x: Tensor) -> None:
-        """count, n·mean, n·var, n·mean² of all of `x` into the block (the gradients). Where host reads
-        are free, from the sums of the values and squares as they are (`_uncentred`: a gradient's mean is
-        usually far below its spread); elsewhere centred on a rough mean, as `_add_activation` centres on
-        rough channel means."""
+        """The moments of all of `x` for the block (the gradients), summed at the snapshot (`ledger.py`).
+        Where host reads are free, of the values and squares as they are (`_uncentred`: a gradient's mean
+        is usually far below its spread); elsewhere centred on a rough mean, as `_add_activation` centres
+        on rough channel means."""
         x = _float(x)
         if x.numel() == 0:
             return
         count, positions = x.numel(), rows.as_positions(x)  # (B, C, positions)
         uncentred = self._uncentred(positions)
         if uncentred is not None:
-            total, squares = uncentred
-            mean = total / count
-            var = (squares - total * mean).clamp(min=0) / count
-        else:
-            rough = x[:: max(1, x.shape[0] // ROUGH_SAMPLES)].mean()  # as in `_add_activation`
-            shift, squares, scale, _ = self._centred_sums(positions, rough, per_channel=False)
-            var = (squares - shift * shift / count).clamp(min=0) * scale**2 / count
-            mean = rough.double() + shift * scale / count
-        self.sums[index, block] += count
-        self.sums[index, block + 1 : block + 4] += torch.stack((mean, var, mean**2)) * count
+            self._ledger.moments.append(Moments(index * COLUMNS + block, None, None, *uncentred, count, None))
+            return
+        rough = x[:: max(1, x.shape[0] // ROUGH_SAMPLES)].mean()  # as in `_add_activation`
+        shift, squares, scale, _ = self._centred_sums(positions, rough, per_channel=False)
+        self._ledger.moments.append(
+            Moments(index * COLUMNS + block, rough, scale, shift, squares, count, None)
+        )
 
     def _uncentred(self, x: Tensor) -> tuple[Tensor, Tensor] | None:
         """Σx and Σx² of a (B, C, positions) x in float64 from two read-only passes (`rows.py`), where host
@@ -180,9 +180,10 @@ class Accumulator:
         return total, squares
 
     def _add_activation(self, index: int, output: Tensor) -> Tensor | None:
-        """Per channel (dim 1) count, Σ n·mean, Σ n·var, Σ n·mean², and the layer's block as their sum
-        over channels (the pooled variance of the channels is the variance of all the values). Returns
-        each sample's Σx² where the sums give it (for `_add_units`), else None.
+        """The moments of each channel (dim 1), from which the ledger makes per channel count, Σ n·mean,
+        Σ n·var, Σ n·mean², and the layer's block as their sum over channels (the pooled variance of the
+        channels is the variance of all the values). Returns each sample's Σx² where the sums give it (for
+        `_add_units`), else None.
 
         The channel means matter to float64 precision — a channel's mean can dwarf its spread (in a
         plain ReLU net's deeper layers the median channel's squared mean is 20-50 times its variance),
@@ -199,22 +200,20 @@ class Accumulator:
             self._add(index, ACT, x)
             return None
         x = rows.as_positions(x)  # (B, C, positions)
-        n = x.numel() // x.shape[1]
         rough = x[:: max(1, x.shape[0] // ROUGH_SAMPLES)].mean(dim=(0, 2), keepdim=True)
         shift, squares, scale, sample_squares = self._centred_sums(x, rough, per_channel=True)
-        mean = rough.flatten().to(shift.dtype) + shift * scale / n
-        spread = (squares - shift * shift / n).clamp(min=0) * scale**2
-        sums = torch.stack((torch.full_like(mean, n), mean * n, spread, mean * mean * n), dim=1)
-        self.sums[index, ACT : ACT + 4] += sums.sum(0)
-        previous = self._channels[index]
-        self._channels[index] = sums if previous is None or previous.shape != sums.shape else previous + sums
+        count = x.numel() // x.shape[1]
+        self._ledger.moments.append(
+            Moments(index * COLUMNS + ACT, rough.flatten(), scale, shift, squares, count, index)
+        )
         return sample_squares
 
     def _centred_sums(
         self, x: Tensor, centre: Tensor, per_channel: bool
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
         """Σc and Σc² in the accumulator's dtype, over all of a (B, C, positions) x or per channel, with
-        c = (x − centre)/s, and s: 1 where the float32 squares can be trusted (`_unscaled`), else x's
+        c = (x − centre)/s, and s: 1 (returned as None) where the float32 squares can be trusted
+        (`_unscaled`), else x's
         largest magnitude, so that the centred values lie within ±2 and square without overflow or
         underflow; and, where s is 1 and `rows.sums` takes the centred values, each sample's Σx²
         (else None). Two passes (the centre, then these) are as stable as torch.var_mean's Welford pass,
@@ -231,18 +230,17 @@ class Accumulator:
 
         centred = torch.sub(x, centre, out=self._temporary(x))
         if self._unscaled():
-            one = torch.ones((), dtype=self.sums.dtype, device=x.device)
             found = rows.sums(centred)
             if found is not None and rows.trusted(float(found[1].sum()), x.numel()):
                 shift, squares = found  # (B, C) each, float64
                 samples = _sample_squares(shift, squares, centre, x.shape[2])
                 if per_channel:
-                    return shift.sum(0), squares.sum(0), one, samples
-                return shift.sum(), squares.sum(), one, samples
+                    return shift.sum(0), squares.sum(0), None, samples
+                return shift.sum(), squares.sum(), None, samples
             if found is None:
                 shift, squares = total(centred), total(centred.square_())
                 if rows.trusted(float(squares.sum()), x.numel()):
-                    return shift, squares, one, None
+                    return shift, squares, None, None
             centred = torch.sub(x, centre, out=centred)
         peak = _scale(x)
         centred.div_(peak)  # within ±2
@@ -273,8 +271,8 @@ class Accumulator:
         self._unit_sums[row] = (
             total if previous is None or previous.shape != total.shape else previous + total
         )
-        self.sums[row, CORR] += flat.shape[0]
-        self.sums[row, CORR + 1] += (norms.to(dtype) * inverse.to(dtype)).square().sum()  # 1 each, 0 if zero
+        self._ledger.count(row * COLUMNS + CORR, flat.shape[0])
+        self._ledger.units.append((row * COLUMNS + CORR + 1, norms, inverse))  # Σ ‖u_i‖²: 1 each, 0 if zero
 
     def snapshot(self, strategy, world_size: int, with_values: bool, per_rank: Tensor) -> Snapshot:
         """Reduce over ranks (one all-gather), copy to the host (one `.cpu()`), and reset.
@@ -283,6 +281,7 @@ class Accumulator:
         record, `nonfinite.py`) is wanted from each rank; gathering both in one collective keeps it to one
         round trip.
         """
+        self._ledger.settle(self.sums, self._channels)
         summed = [self.sums, *[t for t in (*self._unit_sums, *self._channels) if t is not None]]
         size = sum(t.numel() for t in summed)
         shared = torch.cat([*(t.flatten() for t in summed), per_rank.flatten().to(self.sums.dtype)])

@@ -142,6 +142,30 @@ def test_two_micro_batches_pool_to_the_statistics_of_both():
     assert snapshot.variance(GRAD)[0] == pytest.approx(torch.cat(grads).var().item(), rel=TOLERANCE, abs=0)
 
 
+@pytest.mark.parametrize("host_reads", [True, False], ids=["as on a CPU", "scaled"])
+def test_each_logging_step_reads_its_own_batch_whatever_its_size(host_reads):
+    """The sums are settled at each snapshot from index tensors kept per layout of the calls
+    (`Accumulator._layout`); a last, smaller batch has another layout, and a third snapshot of the first
+    size reuses the first's. Every snapshot holds only its own step's values, and its sample count."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(4, 8, 3, padding=1)
+    accumulator = Accumulator([conv], torch.device("cpu"), host_reads=host_reads)
+    strategy = SingleDeviceStrategy(torch.device("cpu"))
+    for batch, shift in ((16, 0.0), (5, 3.0), (16, -2.0)):
+        accumulator.armed = True
+        accumulator.count_samples(batch)
+        output = conv(torch.randn(batch, 4, 8, 8) + shift)
+        output.retain_grad()
+        (output.square().sum() / 2).backward()  # d(loss)/d(output) = output
+        snapshot = accumulator.snapshot(strategy, 1, with_values=False, per_rank=torch.zeros(1))
+        expected = output.detach().double()
+        assert snapshot.samples == batch
+        assert snapshot.variance(ACT)[0] == pytest.approx(expected.var().item(), rel=TOLERANCE, abs=0)
+        assert snapshot.variance(GRAD)[0] == pytest.approx(output.grad.double().var().item(), rel=TOLERANCE)
+        means, _ = snapshot.channel_moments()
+        assert means[0] == pytest.approx(expected.mean(dim=(0, 2, 3)).square().mean().item(), rel=TOLERANCE)
+
+
 def test_a_channels_last_output_is_summed_as_it_lies():
     """`rows.sums` needs rows in memory order; a channels_last output (no such rows) takes the centred
     path on a CPU, with the same float64 results."""
