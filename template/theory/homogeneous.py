@@ -49,14 +49,17 @@ class TwoSlopes:
 
     def cross(self, q: torch.Tensor, qab: torch.Tensor) -> torch.Tensor:
         theta = _angle(q, qab)
-        same, opposite = _j1(theta), _j1(math.pi - theta)
-        return ((self.a**2 + self.b**2) * same - 2 * self.a * self.b * opposite) * q / (2 * math.pi)
+        kernel = (self.a**2 + self.b**2) * _j1(theta)
+        if self.a * self.b != 0:  # ReLU's b = 0 has no opposite term: the monitor's logging step skips it
+            kernel = kernel - 2 * self.a * self.b * _j1(math.pi - theta)
+        return kernel * q / (2 * math.pi)
 
     def cross_squared(self, q: torch.Tensor, qab: torch.Tensor) -> torch.Tensor:
         theta = _angle(q, qab)
-        same, opposite = _j2(theta), _j2(math.pi - theta)
-        weights = (self.a**4 + self.b**4, 2 * self.a**2 * self.b**2)
-        return (weights[0] * same + weights[1] * opposite) * q * q / (2 * math.pi)
+        kernel = (self.a**4 + self.b**4) * _j2(theta)
+        if self.a * self.b != 0:
+            kernel = kernel + 2 * self.a**2 * self.b**2 * _j2(math.pi - theta)
+        return kernel * q * q / (2 * math.pi)
 
 
 def slopes(phi: Callable[[torch.Tensor], torch.Tensor]) -> TwoSlopes | None:
