@@ -24,6 +24,8 @@ space.
 
 from __future__ import annotations
 
+import contextlib
+
 import math
 from collections.abc import Callable
 from functools import lru_cache
@@ -83,10 +85,18 @@ def _phi(phi: Activation, x: torch.Tensor) -> torch.Tensor:
 
 
 def _derivative(phi: Activation, x: torch.Tensor) -> torch.Tensor:
-    x = x.detach().requires_grad_(True)
-    with torch.enable_grad():
+    with _autograd():
+        x = x.detach().clone().requires_grad_(True)
         (grad,) = torch.autograd.grad(phi(x.clone()).sum(), x)
     return grad
+
+
+@contextlib.contextmanager
+def _autograd():
+    """Autograd on, also inside the inference mode the monitor's theory runs in (`propagation`), where it
+    records nothing and a tensor made there cannot require a gradient: the caller clones in here."""
+    with torch.inference_mode(False), torch.enable_grad():
+        yield
 
 
 def moment(phi: Activation, q, power: int = 2, derivative: bool = False) -> torch.Tensor:
@@ -170,8 +180,8 @@ def _times_slope(phi: Activation) -> Activation:
     """x ↦ x φ(x) φ′(x), φ′ by autograd: the integrand of the length map's log-slope."""
 
     def integrand(x: torch.Tensor) -> torch.Tensor:
-        x = x.detach().requires_grad_(True)
-        with torch.enable_grad():
+        with _autograd():
+            x = x.detach().clone().requires_grad_(True)
             value = phi(x.clone())  # a copy: the model's own modules may work in place
             (slope,) = torch.autograd.grad(value.sum(), x)
         return x.detach() * value.detach() * slope
