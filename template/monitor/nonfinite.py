@@ -81,9 +81,7 @@ class Watch:
             return
         started = replay.start(trainer.global_step, batch_idx, batch, pl_module.device)
         if self._kept is not None:
-            tensors = [leaf for leaf in started.leaves if isinstance(leaf, Tensor)]
-            self._kept.keep(self.record.isfinite(), tensors, self._fresh)
-            started.leaves = [None if isinstance(leaf, Tensor) else leaf for leaf in started.leaves]
+            self._kept.keep(self.record.isfinite(), started.hand_over(), self._fresh)
         self._starts[self._calls] = started
         self._calls += 1
         self._fresh = False
@@ -118,8 +116,9 @@ class Watch:
         if "nonfinite" in self.warned:
             return
         code = 2 * (self._calls - 1) + what
-        if self.in_step:
-            if not bool(value.isfinite().all()):  # on a CPU the value is on the host already
+        if self.in_step:  # on a CPU the value is on the host already: one read, not three operations
+            finite = math.isfinite(value.item()) if value.numel() == 1 else bool(value.isfinite().all())
+            if not finite:
                 self._failed = min(self._failed, code)
         else:
             self.record = torch.where(value.isfinite().all(), self.record, self.record.clamp(max=code))

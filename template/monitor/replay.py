@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import torch
 from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
@@ -39,26 +40,37 @@ from torch.utils._pytree import TreeSpec, tree_flatten, tree_unflatten
 
 @dataclass
 class Start:
-    """What a step started with, on the host: its step, batch index, random-number state and batch."""
+    """What a step started with, on the host: its step, batch index, random-number state and batch —
+    the batch as the step got it, or, once `Kept` holds its tensors (`hand_over`), its structure and
+    its other leaves. Taken at every step, so it flattens nothing until it must: a pytree flatten is
+    about 40 microseconds of Python a step."""
 
     step: int
     batch_idx: int
     rng: list[Tensor]  # the CPU generator's state, then the CUDA device's where the step runs on one
-    spec: TreeSpec  # the batch's structure
-    leaves: list  # its leaves; None in place of each tensor that `Kept` holds instead
+    given: Any  # the batch; None after `hand_over`
+    spec: TreeSpec | None = None  # the batch's structure, after `hand_over`
+    leaves: list | None = None  # its leaves, None in place of each tensor that `Kept` holds instead
+
+    def hand_over(self) -> list[Tensor]:
+        """The batch's tensors, for `Kept` to hold; this keeps the rest."""
+        leaves, self.spec = tree_flatten(self.given)
+        self.given, self.leaves = None, [None if isinstance(leaf, Tensor) else leaf for leaf in leaves]
+        return [leaf for leaf in leaves if isinstance(leaf, Tensor)]
 
     def batch(self, tensors: list[Tensor]):
-        """The batch, with `tensors` (the ones `Kept` holds) in the places left empty."""
+        """The batch, with `tensors` (the ones `Kept` holds) in the places `hand_over` left empty."""
+        if self.spec is None:
+            return self.given
         supply = iter(tensors)
         return tree_unflatten([next(supply) if leaf is None else leaf for leaf in self.leaves], self.spec)
 
 
 def start(step: int, batch_idx: int, batch, device: torch.device) -> Start:
-    leaves, spec = tree_flatten(batch)
     rng = [torch.get_rng_state()]
     if device.type == "cuda":
         rng.append(torch.cuda.get_rng_state(device))  # the generator's seed and offset: no device sync
-    return Start(step, batch_idx, rng, spec, leaves)
+    return Start(step, batch_idx, rng, batch)
 
 
 class Kept:

@@ -25,7 +25,6 @@ space.
 from __future__ import annotations
 
 import contextlib
-
 import math
 from collections.abc import Callable
 from functools import lru_cache

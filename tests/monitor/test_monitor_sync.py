@@ -149,7 +149,7 @@ def test_no_host_transfer_on_steps_that_do_not_log_and_one_copy_on_steps_that_do
 
 def test_on_a_cpu_the_check_reads_each_loss_and_gradient_norm_on_the_host(monkeypatch):
     """On a CPU a value is on the host already: the check reads each micro-batch's loss (two a step
-    here) and the clipped gradients' norm, one `bool` each, and the monitor nothing else between its
+    here) and the clipped gradients' norm, one `item` each, and the monitor nothing else between its
     logging steps. On those, the statistics also read their float32 sums to check them before they
     trust them (`float`, `bool`: accumulator.py, rows.py), which on a CPU costs nothing either."""
     transfers, _ = _transfers(monkeypatch, PlainCNN(4, 8, "kaiming"), VarianceMonitor(every_n_steps=3))
@@ -160,7 +160,7 @@ def test_on_a_cpu_the_check_reads_each_loss_and_gradient_norm_on_the_host(monkey
             if s == step:
                 reads["statistics" if source in statistics and name != "cpu" else name] += n
         checks = reads.pop("statistics", 0)
-        assert reads == ({"cpu": 2} if step % 3 == 0 else {}) | {"__bool__": 3}, (step, reads)
+        assert reads == ({"cpu": 2} if step % 3 == 0 else {}) | {"item": 3}, (step, reads)
         assert (checks > 0) == (step % 3 == 0), (step, checks)
 
 
