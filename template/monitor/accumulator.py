@@ -106,8 +106,7 @@ class Accumulator:
         x = inputs[0].detach()
         self.input_shape = tuple(x.shape[1:])
         row = self.layers
-        self._ledger.count(row * COLUMNS + INPUT, x.numel())
-        self._ledger.additions.append((row * COLUMNS + INPUT + 1, self._squared_norm(x)))
+        self._add_input(row, x)
         self._add_units(row, x)
 
     def _forward(self, index: int, module: nn.Module, inputs: tuple, output) -> None:
@@ -116,8 +115,7 @@ class Accumulator:
         sample_squares = self._add_activation(index, output)
         self._add_units(index, output, sample_squares)
         if inputs and isinstance(inputs[0], Tensor):
-            self._ledger.count(index * COLUMNS + INPUT, inputs[0].numel())
-            self._ledger.additions.append((index * COLUMNS + INPUT + 1, self._squared_norm(inputs[0])))
+            self._add_input(index, inputs[0])
         weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
         if isinstance(weight, Tensor) and weight.dim() >= 2:
             self.weight_vars[index, 0] = torch.var(weight.detach(), correction=0)
@@ -127,6 +125,11 @@ class Accumulator:
             self._values[index] = flat[:: max(1, flat.numel() // HISTOGRAM_SAMPLE)][:HISTOGRAM_SAMPLE].clone()
         if output.requires_grad:
             output.register_hook(partial(self._backward, index))
+
+    def _add_input(self, row: int, x: Tensor) -> None:
+        """The input block: its count and Σ x² (He's E[x_l²])."""
+        self._ledger.count(row * COLUMNS + INPUT, x.numel())
+        self._ledger.additions.append((row * COLUMNS + INPUT + 1, self._squared_norm(x)))
 
     def _squared_norm(self, x: Tensor) -> Tensor:
         """Σ x² in float64: the float32 squares where they can be trusted (`_unscaled`; row by row where x
@@ -211,13 +214,12 @@ class Accumulator:
     def _centred_sums(
         self, x: Tensor, centre: Tensor, per_channel: bool
     ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
-        """Σc and Σc² in the accumulator's dtype, over all of a (B, C, positions) x or per channel, with
-        c = (x − centre)/s, and s: 1 (returned as None) where the float32 squares can be trusted
-        (`_unscaled`), else x's
-        largest magnitude, so that the centred values lie within ±2 and square without overflow or
-        underflow; and, where s is 1 and `rows.sums` takes the centred values, each sample's Σx²
-        (else None). Two passes (the centre, then these) are as stable as torch.var_mean's Welford pass,
-        and on a CPU ten times faster.
+        """Σc and Σc² in the accumulator's dtype, over all of a (B, C, positions) x or per channel, with c =
+        (x − centre)/s, and s: 1 (returned as None) where the float32 squares can be trusted (`_unscaled`),
+        else x's largest magnitude, so that the centred values lie within ±2 and square without overflow or
+        underflow; and, where s is 1 and `rows.sums` takes the centred values, each sample's Σx² (else None).
+        Two passes (the centre, then these) are as stable as torch.var_mean's Welford pass, and on a CPU ten
+        times faster.
 
         Where s is 1, the centred values are written once and read twice, `rows.sums`' sum and norms over
         rows, and each sample's Σx² follows from them without a pass of its own (`_sample_squares`).

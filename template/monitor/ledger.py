@@ -59,7 +59,7 @@ class Ledger:
             tuple((position, norms.numel()) for position, norms, _ in units),
             tuple(counts.items()),
         )
-        index, count, constants = self._layout(layout, dtype, device)
+        index, n, constants = self._layout(layout, dtype, device)
         values = [constants]
         if moments:
             zero, one = torch.zeros(1, dtype=dtype, device=device), torch.ones(1, dtype=dtype, device=device)
@@ -67,9 +67,9 @@ class Ledger:
             scale = _column([m.scale for m in moments], lengths, one).to(dtype)
             shift = _column([m.shift for m in moments], lengths).to(dtype)
             squares = _column([m.squares for m in moments], lengths).to(dtype)
-            mean = centre + scale * shift / count
-            spread = (squares - shift * shift / count).clamp(min=0) * scale * scale
-            entries = torch.stack((count, mean * count, spread, mean * mean * count), dim=1)  # (entries, 4)
+            mean = centre + scale * shift / n
+            spread = (squares - shift * shift / n).clamp(min=0) * scale * scale
+            entries = torch.stack((n, mean * n, spread, mean * mean * n), dim=1)  # (entries, 4)
             values.append(entries.flatten())
             for m, per_channel in zip(moments, entries.split(lengths), strict=True):
                 if m.channels_of is not None:
