@@ -7,7 +7,10 @@ Why it is shaped this way:
   loss is finite — is `nonfinite.py`'s, from values the step computes anyway.
 - Hooks are registered once and gated by a Python flag, `armed` (accumulate the statistics this
   step). Adding and removing hooks would make torch.compile recompile; a flag costs it one graph per
-  value, compiled once.
+  value, compiled once. What an armed hook measures runs outside the compiler's graphs
+  (`torch.compiler.disable`): a graph break on logging steps only, the eager code exactly, and no
+  guard on the ledger's Python lists, which grow with each call (traced, they made one graph per
+  layer).
 - Sums, not variances, because sums add: over the micro-batches of an accumulated step, over the
   calls of a shared layer, and over DDP ranks. Each call adds its count n, n·mean and n·var (two
   passes: the mean, then the centred values, stable in float32; on a CPU a gradient whose mean is small
@@ -73,21 +76,16 @@ class Accumulator:
 
     def _unscaled(self) -> bool:
         """Whether to try the sums on the values as they are, checked on the host afterwards (`rows.trusted`):
-        where reading a result costs nothing (a CPU), outside torch.compile's graphs. That saves two
-        passes over the tensor (its largest magnitude, the division by it) of the four to six each
-        statistic takes. Elsewhere the host would wait for the device at every layer, so the values are
-        always scaled."""
-        return self.host_reads and not torch.compiler.is_compiling()
+        where reading a result costs nothing (a CPU). That saves two passes over the tensor (its largest
+        magnitude, the division by it) of the four to six each statistic takes. Elsewhere the host would
+        wait for the device at every layer, so the values are always scaled."""
+        return self.host_reads
 
     def _temporary(self, like: Tensor) -> Tensor:
         """An uninitialised tensor shaped like `like`, on the memory of the logging step's previous
         temporaries: each statistic needs one output-sized temporary, and a fresh one per layer costs
         the allocator's page faults — on a CPU as much as the arithmetic (0.44 against 0.22 ms to divide
-        2M float32 values at two threads). Released when the step's snapshot is taken. Inside a graph
-        that torch.compile traces, a fresh tensor: the compiler plans its own buffers, and writing into
-        a view of one it does not own breaks its graph."""
-        if torch.compiler.is_compiling():
-            return torch.empty_like(like)
+        2M float32 values at two threads). Released when the step's snapshot is taken."""
         scratch, size = self._scratch, like.numel()
         if (
             scratch is None
@@ -101,7 +99,12 @@ class Accumulator:
         self._ledger.count((self.layers + 1) * COLUMNS, samples)
 
     def _model_input(self, module: nn.Module, inputs: tuple) -> None:
-        if not self.armed or not inputs or not isinstance(inputs[0], Tensor) or inputs[0].dim() < 2:
+        if self.armed:
+            self._measure_input(inputs)
+
+    @torch.compiler.disable(reason="the monitor measures eagerly")
+    def _measure_input(self, inputs: tuple) -> None:
+        if not inputs or not isinstance(inputs[0], Tensor) or inputs[0].dim() < 2:
             return
         x = inputs[0].detach()
         self.input_shape = tuple(x.shape[1:])
@@ -110,7 +113,12 @@ class Accumulator:
         self._add_units(row, x)
 
     def _forward(self, index: int, module: nn.Module, inputs: tuple, output) -> None:
-        if not self.armed or not isinstance(output, Tensor):
+        if self.armed:
+            self._measure(index, module, inputs, output)
+
+    @torch.compiler.disable(reason="the monitor measures eagerly")
+    def _measure(self, index: int, module: nn.Module, inputs: tuple, output) -> None:
+        if not isinstance(output, Tensor):
             return
         sample_squares = self._add_activation(index, output)
         self._add_units(index, output, sample_squares)
