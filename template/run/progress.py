@@ -30,18 +30,23 @@ class ProgressBar(RichProgressBar):
         self._read_at = self._counted_at = -math.inf
 
     def get_metrics(self, trainer, pl_module) -> dict:
-        now = time.monotonic()
-        due = now - self._read_at >= 1 / self.refresh_rate
-        if self._metrics is None or due or not trainer.training or trainer.is_last_batch:
-            self._metrics, self._read_at = super().get_metrics(trainer, pl_module), now
+        if self._due("_read_at", trainer) or self._metrics is None or not trainer.training:
+            self._metrics = super().get_metrics(trainer, pl_module)
         return self._metrics
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if self._due("_counted_at", trainer):
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def _due(self, last_time: str, trainer) -> bool:
+        """Whether a redraw's interval has passed since the attribute `last_time` (then set to now), or the
+        bar's last chance has come: an epoch's last batch, a stop, the run's last step."""
         now = time.monotonic()
         last = trainer.is_last_batch or trainer.should_stop or 0 < trainer.max_steps <= trainer.global_step
-        if now - self._counted_at >= 1 / self.refresh_rate or last:
-            self._counted_at = now
-            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if last or now - getattr(self, last_time) >= 1 / self.refresh_rate:
+            setattr(self, last_time, now)
+            return True
+        return False
 
 
 def progress_bar(cfg: DictConfig) -> list[Callback]:

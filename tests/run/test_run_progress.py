@@ -29,17 +29,21 @@ def reads(monkeypatch) -> list[int]:
     return seen
 
 
-def test_metrics_are_read_at_redraws_and_at_each_epochs_last_batch_and_end(reads, tmp_path):
+@pytest.mark.parametrize("max_steps", [-1, 8], ids=["epochs", "stopped mid-epoch"])
+def test_metrics_are_read_at_redraws_and_at_each_epochs_last_batch_and_end(reads, tmp_path, max_steps):
     bar = progress.ProgressBar()
     model = plain_mlp(2, 8, "kaiming", classes=3)
     module = Classifier(model, 3, {"name": "sgd", "lr": 0.01}, {"name": "none"})
     trainer = L.Trainer(
-        accelerator="cpu", max_epochs=EPOCHS, logger=False, callbacks=[bar], enable_checkpointing=False,
-        enable_model_summary=False, log_every_n_steps=2, default_root_dir=tmp_path,
+        accelerator="cpu", max_epochs=EPOCHS, max_steps=max_steps, logger=False, callbacks=[bar],
+        enable_checkpointing=False, enable_model_summary=False, log_every_n_steps=2,
+        default_root_dir=tmp_path,
     )  # fmt: skip
     trainer.fit(module, loader(BATCHES * 4, (8,), batch_size=4, classes=3))
-    # the first batch; then each epoch's last batch and its end (`is_last_batch` holds at both)
-    assert reads == [1, BATCHES, BATCHES, BATCHES, BATCHES], reads  # Lightning alone: every batch, 14
+    # the first batch; then each epoch's last batch and its end (`is_last_batch` holds at both), or the
+    # run's last step and the epoch's end after it
+    last = BATCHES if max_steps < 0 else max_steps - BATCHES
+    assert reads == [1, BATCHES, BATCHES, last, last], reads  # Lightning alone: every batch, 14 or 10
     shown = bar._metric_component._metrics  # what the bar displays
     assert shown["train/loss"] == pytest.approx(float(trainer.callback_metrics["train/loss"]))
 
